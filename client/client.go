@@ -1,0 +1,118 @@
+// Package client talks to a running opsbot's HTTP API, for the CLI and the
+// benchmark.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/opsbot/opsbot/handlers"
+	"github.com/opsbot/opsbot/incidents"
+)
+
+// Client is an API client; Token may be empty for a server without tokens.
+type Client struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// APIError is an answer other than 2xx, with the server's sentence.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach opsbot at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e handlers.Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return &APIError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decoding the answer of %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// ListIncidents lists one page of incidents in a state (open, all, ...).
+func (c *Client) ListIncidents(ctx context.Context, state string, limit int, before int64) (incidents.Page, error) {
+	q := url.Values{}
+	if state != "" {
+		q.Set("state", state)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	var p incidents.Page
+	err := c.do(ctx, http.MethodGet, "/api/v1/incidents?"+q.Encode(), nil, &p)
+	return p, err
+}
+
+// Incident returns one incident with its alerts and timeline.
+func (c *Client) Incident(ctx context.Context, id int64) (*incidents.Incident, error) {
+	var inc incidents.Incident
+	if err := c.do(ctx, http.MethodGet, "/api/v1/incidents/"+strconv.FormatInt(id, 10), nil, &inc); err != nil {
+		return nil, err
+	}
+	return &inc, nil
+}
+
+// Command acts on an incident and returns the result.
+func (c *Client) Command(ctx context.Context, id int64, verb incidents.Verb, req handlers.CommandRequest) (*handlers.CommandResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var out handlers.CommandResponse
+	err = c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/incidents/%d/%s", id, verb), body, &out)
+	return &out, err
+}
+
+// Post posts a raw body (a webhook) to path.
+func (c *Client) Post(ctx context.Context, path string, body []byte) error {
+	return c.do(ctx, http.MethodPost, path, body, nil)
+}

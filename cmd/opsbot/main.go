@@ -1,0 +1,94 @@
+// Command opsbot is an event-driven alerting and ops bot: it turns alerts
+// into stateful incidents kept in SQLite, on a NATS JetStream spine.
+//
+//	opsbot serve [--config FILE] [--listen ADDR] [--data DIR]
+//	opsbot incidents list|show|ack|unack|resolve|snooze|comment ...
+//	opsbot bench ingest [flags]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: opsbot <command> [arguments]
+
+commands:
+  serve       run opsbot (embedded NATS, SQLite, HTTP API)
+  incidents   list, show and act on incidents of a running opsbot
+  bench       measure a running opsbot (bench ingest)
+  version     print the version
+
+Run "opsbot <command> -h" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, stop, args[1:], stderr)
+	case "incidents", "incident":
+		err = incidentsCmd(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "opsbot", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "opsbot: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "opsbot:", err)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "opsbot:", err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

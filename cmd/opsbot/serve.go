@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opsbot/opsbot/bus"
+	"github.com/opsbot/opsbot/config"
+	"github.com/opsbot/opsbot/handlers"
+	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/store"
+)
+
+func serve(ctx context.Context, stopSignals func(), args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (default: the built-in defaults)")
+	listen := fs.String("listen", "", "HTTP address, overriding http.listen")
+	dataDir := fs.String("data", "", "data directory, overriding data_dir")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments, only flags")
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.HTTP.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(cfg, stderr)
+	return runServer(ctx, stopSignals, cfg, log)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	rules := incidents.Rules{
+		ReopenWindow:    cfg.Incidents.ReopenWindow,
+		MaxSnooze:       cfg.Incidents.MaxSnooze,
+		DefaultSeverity: incidents.Severity(cfg.Incidents.DefaultSeverity),
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{Synchronous: cfg.Store.Synchronous, Rules: rules})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+		log.Info("database closed")
+	}()
+
+	n := cfg.NATS
+	b, err := bus.Open(ctx, bus.Config{
+		URL: n.URL, CredentialsFile: n.CredentialsFile, Listen: n.Listen, SyncAlways: n.SyncAlways,
+		StoreDir: filepath.Join(cfg.DataDir, "nats"), Stream: n.Stream, Replicas: n.Replicas,
+		DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge, AckWait: n.AckWait, BatchSize: n.BatchSize,
+	}, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		b.Close()
+		log.Info("nats closed")
+	}()
+
+	results := &bus.Results{}
+	metrics := handlers.NewMetrics(handlers.StateSource{OpenCounts: st.OpenCounts, Lag: b.Lag})
+	tokens := make([]handlers.Token, 0, len(cfg.HTTP.Tokens))
+	for _, t := range cfg.HTTP.Tokens {
+		tokens = append(tokens, handlers.Token{Name: t.Name, Value: t.Token.Reveal()})
+	}
+	am := cfg.Sources.Alertmanager
+	api := &handlers.Server{
+		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
+		Ready: func(ctx context.Context) error {
+			if err := b.Ready(ctx); err != nil {
+				return err
+			}
+			return st.Ping(ctx)
+		},
+		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
+		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
+		Alertmanager: handlers.AlertmanagerSource{
+			GroupBy: am.GroupBy, SeverityLabel: am.SeverityLabel, Severities: am.Severities, DefaultSeverity: rules.DefaultSeverity,
+		},
+	}
+
+	reducerCtx, stopReducer := context.WithCancel(context.Background())
+	reducerDone := make(chan error, 1)
+	go func() {
+		reducerDone <- b.Reduce(reducerCtx, st, rules.DefaultSeverity, bus.Hooks{
+			Applied: func(batch []incidents.Envelope, out []incidents.Outcome) {
+				metrics.Applied(batch, out)
+				results.Deliver(out)
+			},
+			Rejected: metrics.Rejected,
+		})
+	}()
+	// Whatever happens below, the reducer is drained before NATS and the
+	// database close (the deferred calls above run after this one).
+	defer func() {
+		stopReducer()
+		select {
+		case err := <-reducerDone:
+			if err != nil {
+				log.Error("reducer", "err", err)
+			}
+		case <-time.After(30 * time.Second):
+			log.Error("reducer did not drain in 30s; unacknowledged messages will be redelivered")
+		}
+		log.Info("reducer drained")
+	}()
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	hs := &http.Server{
+		Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+
+	natsURL := b.ClientURL()
+	if natsURL == "" {
+		natsURL = "in-process only"
+	}
+	log.Info("opsbot started", "version", version, "http_addr", ln.Addr().String(), "nats", natsURL,
+		"data_dir", cfg.DataDir, "tokens", len(tokens))
+	if len(tokens) == 0 {
+		log.Warn("no http.tokens configured: hooks and API are open to anyone on this machine (loopback only)")
+	}
+	log.Info("chat: none configured; Discord commands are off")
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		return fmt.Errorf("http: %w", err)
+	}
+	// From here a second SIGTERM or Ctrl-C ends the process at once; what
+	// was answered 2xx is in the stream and is applied after a restart.
+	stopSignals()
+	log.Info("shutting down: stopping intake")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}

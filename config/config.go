@@ -1,0 +1,270 @@
+// Package config reads opsbot's YAML configuration: strictly (an unknown
+// key is an error), on top of the defaults, with secrets inline or from
+// files, and checked by Validate, which names the offending key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. config.example.yaml documents every key.
+type Config struct {
+	DataDir   string          `yaml:"data_dir"`
+	Log       LogConfig       `yaml:"log"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	NATS      NATSConfig      `yaml:"nats"`
+	Store     StoreConfig     `yaml:"store"`
+	Incidents IncidentsConfig `yaml:"incidents"`
+	Sources   SourcesConfig   `yaml:"sources"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+type HTTPConfig struct {
+	Listen       string        `yaml:"listen"`
+	MaxBodyBytes int64         `yaml:"max_body_bytes"`
+	WaitTimeout  time.Duration `yaml:"wait_timeout"`
+	Tokens       []Token       `yaml:"tokens"`
+}
+
+// Token is a bearer token; Name says who holds it in logs and timelines.
+type Token struct {
+	Name      string `yaml:"name"`
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+type NATSConfig struct {
+	URL             string        `yaml:"url"`
+	CredentialsFile string        `yaml:"credentials_file"`
+	Listen          string        `yaml:"listen"`
+	SyncAlways      bool          `yaml:"sync_always"`
+	Stream          string        `yaml:"stream"`
+	Replicas        int           `yaml:"replicas"`
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	MaxAge          time.Duration `yaml:"max_age"`
+	AckWait         time.Duration `yaml:"ack_wait"`
+	BatchSize       int           `yaml:"batch_size"`
+	PublishTimeout  time.Duration `yaml:"publish_timeout"`
+}
+
+type StoreConfig struct {
+	Synchronous string `yaml:"synchronous"`
+}
+
+type IncidentsConfig struct {
+	ReopenWindow    time.Duration `yaml:"reopen_window"`
+	MaxSnooze       time.Duration `yaml:"max_snooze"`
+	DefaultSeverity string        `yaml:"default_severity"`
+}
+
+type SourcesConfig struct {
+	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
+}
+
+type AlertmanagerConfig struct {
+	// GroupBy: empty groups by Alertmanager's own groupKey; otherwise one
+	// incident per combination of these label values.
+	GroupBy       []string          `yaml:"group_by"`
+	SeverityLabel string            `yaml:"severity_label"`
+	Severities    map[string]string `yaml:"severities"`
+}
+
+// Default is the configuration with no file: embedded NATS, data in
+// ./opsbot-data, HTTP on loopback, no tokens.
+func Default() Config {
+	return Config{
+		DataDir: "opsbot-data",
+		Log:     LogConfig{Level: "info", Format: "text"},
+		HTTP:    HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second},
+		NATS: NATSConfig{
+			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
+			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 30 * time.Second,
+			BatchSize: 256, PublishTimeout: 5 * time.Second,
+		},
+		Store:     StoreConfig{Synchronous: "full"},
+		Incidents: IncidentsConfig{ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
+		Sources: SourcesConfig{Alertmanager: AlertmanagerConfig{
+			SeverityLabel: "severity",
+			Severities: map[string]string{
+				"critical": "critical", "page": "critical", "error": "critical",
+				"warning": "warning", "warn": "warning",
+				"info": "info", "none": "info",
+			},
+		}},
+	}
+}
+
+// Load reads the file at path over the defaults ("" is the defaults alone)
+// and reads secret files. It does not validate: flags may still change it.
+func Load(path string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(body, &cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := cfg.readSecrets(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &cfg, nil
+}
+
+// Parse decodes YAML strictly into cfg, which holds the defaults.
+func Parse(body []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) readSecrets() error {
+	for i := range c.HTTP.Tokens {
+		t := &c.HTTP.Tokens[i]
+		if t.TokenFile == "" {
+			continue
+		}
+		if t.Token != "" {
+			return fmt.Errorf("http.tokens[%d]: give token or token_file, not both", i)
+		}
+		b, err := os.ReadFile(t.TokenFile)
+		if err != nil {
+			return fmt.Errorf("http.tokens[%d].token_file: %w", i, err)
+		}
+		t.Token = Secret(strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+var streamRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate checks the configuration and names the key at fault.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: must be text or json, not %q", c.Log.Format)
+	}
+	host, _, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	if len(c.HTTP.Tokens) == 0 && !isLoopback(host) {
+		return fmt.Errorf("http.listen: %s is not a loopback address, and with no http.tokens configured anyone who can reach it could post alerts and act on incidents; add a token or listen on 127.0.0.1", c.HTTP.Listen)
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		return errors.New("http.max_body_bytes: must be at least 1024")
+	}
+	if c.HTTP.WaitTimeout <= 0 {
+		return errors.New("http.wait_timeout: must be positive")
+	}
+	names := map[string]bool{}
+	for i, t := range c.HTTP.Tokens {
+		switch {
+		case t.Name == "":
+			return fmt.Errorf("http.tokens[%d].name: is required", i)
+		case names[t.Name]:
+			return fmt.Errorf("http.tokens[%d].name: %q is used twice", i, t.Name)
+		case len(t.Token) < 16:
+			return fmt.Errorf("http.tokens[%d].token: must be at least 16 characters (try: openssl rand -hex 32)", i)
+		}
+		names[t.Name] = true
+	}
+	n := c.NATS
+	if n.URL == "" {
+		if n.Listen != "" {
+			host, _, err := net.SplitHostPort(n.Listen)
+			if err != nil {
+				return fmt.Errorf("nats.listen: %w", err)
+			}
+			if !isLoopback(host) {
+				return fmt.Errorf("nats.listen: the embedded NATS server listens on loopback only, not %q", host)
+			}
+		}
+	} else if n.CredentialsFile != "" {
+		if _, err := os.Stat(n.CredentialsFile); err != nil {
+			return fmt.Errorf("nats.credentials_file: %w", err)
+		}
+	}
+	switch {
+	case !streamRE.MatchString(n.Stream):
+		return fmt.Errorf("nats.stream: %q is not a valid stream name", n.Stream)
+	case n.Replicas < 1 || n.Replicas > 5:
+		return errors.New("nats.replicas: must be between 1 and 5")
+	case n.DuplicateWindow <= 0:
+		return errors.New("nats.duplicate_window: must be positive")
+	case n.MaxAge < n.DuplicateWindow:
+		return errors.New("nats.max_age: must be at least nats.duplicate_window")
+	case n.AckWait < time.Second:
+		return errors.New("nats.ack_wait: must be at least 1s")
+	case n.BatchSize < 1 || n.BatchSize > 10000:
+		return errors.New("nats.batch_size: must be between 1 and 10000")
+	case n.PublishTimeout <= 0:
+		return errors.New("nats.publish_timeout: must be positive")
+	}
+	if c.Store.Synchronous != "full" && c.Store.Synchronous != "normal" {
+		return fmt.Errorf("store.synchronous: must be full or normal, not %q", c.Store.Synchronous)
+	}
+	if c.Incidents.ReopenWindow < 0 {
+		return errors.New("incidents.reopen_window: must not be negative")
+	}
+	if c.Incidents.MaxSnooze <= 0 {
+		return errors.New("incidents.max_snooze: must be positive")
+	}
+	if !validSeverity(c.Incidents.DefaultSeverity) {
+		return fmt.Errorf("incidents.default_severity: must be critical, warning or info, not %q", c.Incidents.DefaultSeverity)
+	}
+	am := c.Sources.Alertmanager
+	for k, v := range am.Severities {
+		if !validSeverity(v) {
+			return fmt.Errorf("sources.alertmanager.severities.%s: must be critical, warning or info, not %q", k, v)
+		}
+	}
+	for i, l := range am.GroupBy {
+		if l == "" {
+			return fmt.Errorf("sources.alertmanager.group_by[%d]: must not be empty", i)
+		}
+	}
+	return nil
+}
+
+func validSeverity(s string) bool { return s == "critical" || s == "warning" || s == "info" }
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseLevel maps a log.level to slog's.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}

@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opsbot/opsbot/incidents"
+)
+
+// AlertmanagerMessage is Alertmanager's webhook payload, version 4
+// (notify/webhook/webhook.go). Fields newer releases add are ignored.
+type AlertmanagerMessage struct {
+	Version           string              `json:"version"`
+	GroupKey          string              `json:"groupKey"`
+	TruncatedAlerts   uint64              `json:"truncatedAlerts"`
+	Status            string              `json:"status"`
+	Receiver          string              `json:"receiver"`
+	GroupLabels       map[string]string   `json:"groupLabels"`
+	CommonLabels      map[string]string   `json:"commonLabels"`
+	CommonAnnotations map[string]string   `json:"commonAnnotations"`
+	ExternalURL       string              `json:"externalURL"`
+	Alerts            []AlertmanagerAlert `json:"alerts"`
+}
+
+// AlertmanagerAlert is one alert of a webhook message.
+type AlertmanagerAlert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// AlertmanagerSource turns webhook messages into events.
+type AlertmanagerSource struct {
+	// GroupBy: empty uses Alertmanager's groupKey as the group key.
+	GroupBy         []string
+	SeverityLabel   string
+	Severities      map[string]string
+	DefaultSeverity incidents.Severity
+}
+
+// MaxAlertsPerMessage bounds one webhook; Alertmanager's max_alerts can keep it under.
+const MaxAlertsPerMessage = 1000
+
+// DecodeAlertmanager parses and checks a webhook body.
+func DecodeAlertmanager(body []byte) (*AlertmanagerMessage, error) {
+	var m AlertmanagerMessage
+	if err := decodeJSON(body, &m); err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Version != "4":
+		return nil, fmt.Errorf("version: must be \"4\" (Alertmanager's webhook payload), not %q", m.Version)
+	case m.Status != "firing" && m.Status != "resolved":
+		return nil, fmt.Errorf("status: must be \"firing\" or \"resolved\", not %q", m.Status)
+	case m.GroupKey == "":
+		return nil, errors.New("groupKey: is required")
+	case len(m.GroupKey) > incidents.MaxKeyLen:
+		return nil, fmt.Errorf("groupKey: is longer than %d bytes", incidents.MaxKeyLen)
+	case len(m.Alerts) == 0:
+		return nil, errors.New("alerts: is empty")
+	case len(m.Alerts) > MaxAlertsPerMessage:
+		return nil, fmt.Errorf("alerts: more than %d alerts in one message (set max_alerts on the receiver)", MaxAlertsPerMessage)
+	}
+	for i, a := range m.Alerts {
+		switch {
+		case a.Status != "firing" && a.Status != "resolved":
+			return nil, fmt.Errorf("alerts[%d].status: must be \"firing\" or \"resolved\", not %q", i, a.Status)
+		case len(a.Labels) == 0:
+			return nil, fmt.Errorf("alerts[%d].labels: is empty", i)
+		case a.StartsAt.IsZero():
+			return nil, fmt.Errorf("alerts[%d].startsAt: is required", i)
+		case len(a.Fingerprint) > 64:
+			return nil, fmt.Errorf("alerts[%d].fingerprint: is longer than 64 bytes", i)
+		}
+	}
+	return &m, nil
+}
+
+// Events turns a message into one event per alert. An event's id is a hash
+// of the alert's firing period and status, so a retried or repeated
+// notification yields the same ids and is applied once.
+func (src *AlertmanagerSource) Events(m *AlertmanagerMessage) ([]*incidents.Event, error) {
+	evs := make([]*incidents.Event, 0, len(m.Alerts))
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		fp := a.Fingerprint
+		if fp == "" {
+			fp = fingerprint(a.Labels)
+		}
+		ev := &incidents.Event{
+			Source:   "alertmanager",
+			Action:   incidents.Trigger,
+			DedupKey: fp,
+			GroupKey: src.groupKey(m, a),
+			Severity: src.severity(a.Labels),
+			Summary:  summary(a),
+			Labels:   limitLabels(a.Labels),
+		}
+		ev.OccurredAt = a.StartsAt.UTC()
+		if a.Status == "resolved" {
+			ev.Action = incidents.Resolve
+			if !a.EndsAt.IsZero() && a.EndsAt.Year() > 1 {
+				ev.OccurredAt = a.EndsAt.UTC()
+			}
+		}
+		h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d", fp, a.Status, a.StartsAt.UnixNano(), a.EndsAt.UnixNano()))
+		ev.ID = hex.EncodeToString(h[:16])
+		if len(a.Annotations) > 0 {
+			d, err := json.Marshal(map[string]any{"annotations": a.Annotations, "receiver": m.Receiver})
+			if err != nil {
+				return nil, err
+			}
+			if len(d) <= incidents.MaxDetails {
+				ev.Details = d
+			}
+		}
+		if a.GeneratorURL != "" && len(a.GeneratorURL) <= incidents.MaxKeyLen {
+			ev.Links = append(ev.Links, incidents.Link{Href: a.GeneratorURL, Text: "source"})
+		}
+		if u := a.Annotations["runbook_url"]; u != "" && len(u) <= incidents.MaxKeyLen {
+			ev.Links = append(ev.Links, incidents.Link{Href: u, Text: "runbook"})
+		}
+		if err := ev.Validate(src.DefaultSeverity); err != nil {
+			return nil, fmt.Errorf("alerts[%d]: %w", i, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+func (src *AlertmanagerSource) groupKey(m *AlertmanagerMessage, a *AlertmanagerAlert) string {
+	if len(src.GroupBy) == 0 {
+		return m.GroupKey
+	}
+	var b strings.Builder
+	b.WriteString("alertmanager:{")
+	for i, l := range src.GroupBy {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(l + "=" + strconv.Quote(a.Labels[l]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func (src *AlertmanagerSource) severity(labels map[string]string) incidents.Severity {
+	if v, ok := src.Severities[strings.ToLower(labels[src.SeverityLabel])]; ok {
+		return incidents.Severity(v)
+	}
+	return src.DefaultSeverity
+}
+
+func summary(a *AlertmanagerAlert) string {
+	for _, k := range []string{"summary", "title", "description", "message"} {
+		if s := strings.TrimSpace(a.Annotations[k]); s != "" {
+			return s
+		}
+	}
+	s := a.Labels["alertname"]
+	if s == "" {
+		s = "alert"
+	}
+	for _, k := range []string{"instance", "job", "namespace", "pod"} {
+		if v := a.Labels[k]; v != "" {
+			return s + " on " + v
+		}
+	}
+	return s
+}
+
+// limitLabels keeps at most incidents.MaxLabels labels, the first by name,
+// and drops values too long to keep.
+func limitLabels(l map[string]string) map[string]string {
+	if len(l) <= incidents.MaxLabels {
+		ok := true
+		for k, v := range l {
+			if k == "" || len(k) > incidents.MaxLabelLen || len(v) > incidents.MaxLabelLen {
+				ok = false
+			}
+		}
+		if ok {
+			return l
+		}
+	}
+	keys := make([]string, 0, len(l))
+	for k, v := range l {
+		if k != "" && len(k) <= incidents.MaxLabelLen && len(v) <= incidents.MaxLabelLen {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, incidents.MaxLabels)
+	for _, k := range keys[:min(len(keys), incidents.MaxLabels)] {
+		out[k] = l[k]
+	}
+	return out
+}
+
+// fingerprint stands in for Alertmanager's when a sender leaves it out.
+func fingerprint(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	h := fnv.New64a()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0xff})
+		h.Write([]byte(labels[k]))
+		h.Write([]byte{0xff})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+func (s *Server) alertmanagerHook(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		s.Metrics.rejected("alertmanager", "too_large", 1)
+		return
+	}
+	m, err := DecodeAlertmanager(body)
+	var evs []*incidents.Event
+	if err == nil {
+		evs, err = s.Alertmanager.Events(m)
+	}
+	if err != nil {
+		s.Metrics.rejected("alertmanager", "invalid", 1)
+		writeError(w, http.StatusBadRequest, "invalid Alertmanager webhook: "+err.Error())
+		return
+	}
+	if !s.publish(w, r, evs) {
+		return
+	}
+	if m.TruncatedAlerts > 0 {
+		s.Log.Warn("alertmanager truncated a notification", "group_key", m.GroupKey, "truncated", m.TruncatedAlerts)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "stored", "events": len(evs)})
+}

@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/opsbot/opsbot/incidents"
+)
+
+var stateFilters = map[string][]incidents.State{
+	"open":         {incidents.Triggered, incidents.Acknowledged},
+	"triggered":    {incidents.Triggered},
+	"acknowledged": {incidents.Acknowledged},
+	"resolved":     {incidents.Resolved},
+	"all":          nil,
+}
+
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	states, ok := stateFilters[state]
+	if !ok {
+		writeError(w, http.StatusBadRequest, "state: must be open, triggered, acknowledged, resolved or all, not "+strconv.Quote(state))
+		return
+	}
+	f := incidents.Filter{States: states, Limit: 50}
+	for name, dst := range map[string]*int64{"before": &f.Before} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				writeError(w, http.StatusBadRequest, name+": must be a positive incident id")
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "limit: must be between 1 and 500")
+			return
+		}
+		f.Limit = n
+	}
+	page, err := s.Reader.ListIncidents(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) incidentID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%q is not an incident id (a positive number, as in #42)", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.incidentID(w, r)
+	if !ok {
+		return
+	}
+	inc, err := s.Reader.Incident(r.Context(), id)
+	if errors.Is(err, incidents.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inc)
+}
+
+// CommandRequest is the optional body of POST /api/v1/incidents/{id}/{verb}.
+type CommandRequest struct {
+	// ID makes a retried request apply once; one is made up if empty.
+	ID string `json:"id,omitempty"`
+	// Actor is who acts; the token's name if empty.
+	Actor string `json:"actor,omitempty"`
+	// Text is the note, the comment or the snooze's reason.
+	Text string `json:"text,omitempty"`
+	// Duration of a snooze, such as "30m" or "2h".
+	Duration string `json:"duration,omitempty"`
+}
+
+// CommandResponse answers a command.
+type CommandResponse struct {
+	Status   string              `json:"status"`
+	EventID  string              `json:"event_id"`
+	Outcome  string              `json:"outcome,omitempty"`
+	Incident *incidents.Incident `json:"incident,omitempty"`
+}
+
+func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.incidentID(w, r)
+	if !ok {
+		return
+	}
+	verb := incidents.Verb(r.PathValue("verb"))
+	if !isVerb(verb) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no action %q: use ack, unack, resolve, comment or snooze", verb))
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req CommandRequest
+	if len(body) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	c := &incidents.Command{ID: req.ID, IncidentID: id, Verb: verb, Actor: req.Actor, Origin: origin(r), Text: req.Text}
+	if c.ID == "" {
+		c.ID = s.NewID()
+	}
+	if c.Actor == "" {
+		c.Actor = caller(r)
+	}
+	if req.Duration != "" {
+		d, err := time.ParseDuration(req.Duration)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("duration: %q is not a duration such as 30m or 2h", req.Duration))
+			return
+		}
+		c.Duration = d
+	}
+	if err := c.Validate(s.Rules.MaxSnooze); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Refuse what the incident's state already rules out, before anything
+	// is stored; the reducer checks again against the state it applies to.
+	inc, err := s.Reader.Incident(r.Context(), id)
+	if errors.Is(err, incidents.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if err := c.Check(inc); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	env := incidents.Envelope{Command: c}
+	result, cancel := s.Waiter.Expect(env.ID())
+	defer cancel()
+	ctx := r.Context()
+	if err := s.Publisher.PublishCommand(ctx, c); err != nil {
+		s.Log.Error("publish command failed", "incident", id, "verb", verb, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the event bus could not store the command; retry later")
+		return
+	}
+	o, ok := s.await(ctx, env.ID(), result)
+	if !ok {
+		writeJSON(w, http.StatusAccepted, CommandResponse{Status: "stored", EventID: env.ID()})
+		return
+	}
+	if o.Refusal != "" {
+		writeError(w, http.StatusConflict, o.Refusal)
+		return
+	}
+	inc, err = s.Reader.Incident(ctx, id)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, CommandResponse{Status: "applied", EventID: env.ID(), Outcome: o.Outcome, Incident: inc})
+}
+
+func isVerb(v incidents.Verb) bool {
+	for _, k := range incidents.Verbs {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error; the details are in opsbot's log")
+}

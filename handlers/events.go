@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/opsbot/opsbot/incidents"
+)
+
+// postEvent takes one normalized event (docs/events.md). With ?wait=true it
+// answers with what the reducer did, once it has.
+func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		s.Metrics.rejected("api", "too_large", 1)
+		return
+	}
+	var ev incidents.Event
+	err := decodeJSON(body, &ev)
+	if err == nil {
+		if ev.ID == "" {
+			ev.ID = s.NewID()
+		}
+		err = ev.Validate(s.DefaultSeverity)
+	}
+	if err != nil {
+		s.Metrics.rejected("api", "invalid", 1)
+		writeError(w, http.StatusBadRequest, "invalid event: "+err.Error())
+		return
+	}
+	wait, _ := strconv.ParseBool(r.URL.Query().Get("wait"))
+	env := incidents.Envelope{Event: &ev}
+	var (
+		result <-chan incidents.Outcome
+		cancel = func() {}
+	)
+	if wait {
+		result, cancel = s.Waiter.Expect(env.ID())
+	}
+	defer cancel()
+	if !s.publish(w, r, []*incidents.Event{&ev}) {
+		return
+	}
+	resp := map[string]any{"status": "stored", "id": ev.ID}
+	if wait {
+		if o, ok := s.await(r.Context(), env.ID(), result); ok {
+			resp["status"], resp["outcome"], resp["incident_id"] = "applied", o.Outcome, o.IncidentID
+		}
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// await waits up to WaitTimeout for the reducer's outcome of message id.
+func (s *Server) await(ctx context.Context, id string, result <-chan incidents.Outcome) (incidents.Outcome, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
+	defer cancel()
+	select {
+	case o := <-result:
+		return o, true
+	case <-ctx.Done():
+		// Another opsbot on the same stream may have applied it.
+		o, ok, err := s.Reader.Outcome(context.WithoutCancel(ctx), id)
+		return o, ok && err == nil
+	}
+}

@@ -1,0 +1,220 @@
+// Package handlers is opsbot's HTTP surface: the webhook endpoints that turn
+// a source's payload into normalized events on the bus, the incident API,
+// health, readiness and metrics. A webhook is answered 2xx only after the
+// bus has stored its events.
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opsbot/opsbot/incidents"
+)
+
+// Publisher stores events and commands on the bus.
+type Publisher interface {
+	PublishEvents(ctx context.Context, evs []*incidents.Event, origin string) error
+	PublishCommand(ctx context.Context, c *incidents.Command) error
+}
+
+// Reader answers queries from the store.
+type Reader interface {
+	ListIncidents(ctx context.Context, f incidents.Filter) (incidents.Page, error)
+	Incident(ctx context.Context, id int64) (*incidents.Incident, error)
+	Outcome(ctx context.Context, id string) (incidents.Outcome, bool, error)
+}
+
+// Waiter hands over the reducer's outcome of a published message.
+type Waiter interface {
+	Expect(id string) (<-chan incidents.Outcome, func())
+}
+
+// Token is a bearer token and the name of who holds it.
+type Token struct{ Name, Value string }
+
+// Server serves opsbot's HTTP API.
+type Server struct {
+	Log       *slog.Logger
+	Publisher Publisher
+	Reader    Reader
+	Waiter    Waiter
+	Metrics   *Metrics
+	// Ready reports why opsbot is not ready, nil when it is.
+	Ready func(ctx context.Context) error
+	// Tokens protect hooks and API; none means open (loopback only).
+	Tokens          []Token
+	MaxBodyBytes    int64
+	PublishTimeout  time.Duration
+	WaitTimeout     time.Duration
+	Alertmanager    AlertmanagerSource
+	DefaultSeverity incidents.Severity
+	Rules           incidents.Rules
+	// NewID makes ids for events and commands that come without one.
+	NewID func() string
+
+	tokenSums [][sha256.Size]byte
+}
+
+// Handler routes every endpoint.
+func (s *Server) Handler() http.Handler {
+	for _, t := range s.Tokens {
+		s.tokenSums = append(s.tokenSums, sha256.Sum256([]byte(t.Value)))
+	}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc, auth bool) {
+		if auth {
+			h = s.authorize(h)
+		}
+		mux.Handle(pattern, s.Metrics.instrument(h))
+	}
+	handle("POST /hooks/alertmanager", s.alertmanagerHook, true)
+	handle("POST /api/v1/events", s.postEvent, true)
+	handle("GET /api/v1/incidents", s.listIncidents, true)
+	handle("GET /api/v1/incidents/{id}", s.getIncident, true)
+	handle("POST /api/v1/incidents/{id}/{verb}", s.incidentCommand, true)
+	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}, false)
+	handle("GET /readyz", s.readyz, false)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+type ctxKey struct{}
+
+// caller is the name of the token the request came with ("local" without tokens).
+func caller(r *http.Request) string {
+	if n, ok := r.Context().Value(ctxKey{}).(string); ok {
+		return n
+	}
+	return "local"
+}
+
+func (s *Server) authorize(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.Tokens) == 0 {
+			next(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok {
+			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			match := -1
+			for i := range s.tokenSums {
+				if subtle.ConstantTimeCompare(sum[:], s.tokenSums[i][:]) == 1 {
+					match = i
+				}
+			}
+			if match >= 0 {
+				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s.Tokens[match].Name)))
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="opsbot"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	}
+}
+
+// readBody reads a size-limited body, answering 413 or 400 itself if it cannot.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", tooBig.Limit))
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// decodeJSON decodes exactly one JSON value into v.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON: more than one value")
+	}
+	return nil
+}
+
+// jsonError makes the decoder's error say where the input is wrong.
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.EOF):
+		return errors.New("body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: unexpected end of input")
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Error is the JSON body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, Error{Error: msg})
+}
+
+// origin describes where a request came from, for the timeline.
+func origin(r *http.Request) string {
+	return fmt.Sprintf("http %s %s from %s (token %s)", r.Method, r.URL.Path, r.RemoteAddr, caller(r))
+}
+
+// publish stores events and answers 503 itself if the bus cannot.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, evs []*incidents.Event) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), s.PublishTimeout)
+	defer cancel()
+	if err := s.Publisher.PublishEvents(ctx, evs, origin(r)); err != nil {
+		s.Log.Error("publish failed", "path", r.URL.Path, "events", len(evs), "err", err)
+		s.Metrics.rejected(evs[0].Source, "unavailable", len(evs))
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the event bus could not store the events; retry later")
+		return false
+	}
+	s.Metrics.received(evs[0].Source, len(evs))
+	return true
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,114 @@
+package incidents
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Verb is a human action on an incident.
+type Verb string
+
+const (
+	Ack     Verb = "ack"
+	Unack   Verb = "unack"
+	Close   Verb = "resolve"
+	Comment Verb = "comment"
+	Snooze  Verb = "snooze"
+)
+
+// Verbs lists every verb, in the order help texts show them.
+var Verbs = []Verb{Ack, Unack, Close, Comment, Snooze}
+
+// Command is a person's action on an incident. Like a source event it goes
+// through the stream and the one reducer; ID makes it apply once.
+type Command struct {
+	ID         string        `json:"id"`
+	IncidentID int64         `json:"incident_id"`
+	Verb       Verb          `json:"verb"`
+	Actor      string        `json:"actor"`
+	Origin     string        `json:"origin"`
+	Text       string        `json:"text,omitempty"`
+	Duration   time.Duration `json:"duration,omitempty"`
+}
+
+// ErrNotFound is returned for an incident that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// NotFoundError names the incident that was not found; it matches ErrNotFound.
+type NotFoundError struct{ ID int64 }
+
+func (e *NotFoundError) Error() string   { return fmt.Sprintf("incident #%d does not exist", e.ID) }
+func (e *NotFoundError) Is(t error) bool { return t == ErrNotFound }
+
+// ErrConflict is returned for an action the incident's state does not allow.
+var ErrConflict = errors.New("conflict")
+
+// ConflictError says, for a person, why an action cannot be done now.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string   { return e.Msg }
+func (e *ConflictError) Is(t error) bool { return t == ErrConflict }
+
+func conflict(format string, args ...any) error {
+	return &ConflictError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks a command's own fields; Check checks it against an incident.
+func (c *Command) Validate(maxSnooze time.Duration) error {
+	if c.ID == "" || len(c.ID) > MaxIDLen {
+		return invalid("id", "is required, at most %d bytes", MaxIDLen)
+	}
+	if c.IncidentID <= 0 {
+		return invalid("incident_id", "must be a positive number")
+	}
+	if c.Actor == "" || len(c.Actor) > MaxSummaryLen || len(c.Origin) > MaxSummaryLen {
+		return invalid("actor", "is required, at most %d bytes", MaxSummaryLen)
+	}
+	if len(c.Text) > MaxTextLen {
+		return invalid("text", "is longer than %d bytes", MaxTextLen)
+	}
+	switch c.Verb {
+	case Ack, Unack, Close:
+	case Comment:
+		if c.Text == "" {
+			return invalid("text", "a comment needs text")
+		}
+	case Snooze:
+		if c.Duration <= 0 {
+			return invalid("duration", "a snooze needs a positive duration such as 30m or 2h")
+		}
+		if maxSnooze > 0 && c.Duration > maxSnooze {
+			return invalid("duration", "is longer than the longest snooze allowed, %s", maxSnooze)
+		}
+	default:
+		return invalid("verb", "unknown action %q", c.Verb)
+	}
+	return nil
+}
+
+// Check reports whether inc's state allows the command, as a sentence a
+// person can act on.
+func (c *Command) Check(inc *Incident) error {
+	switch c.Verb {
+	case Ack:
+		switch inc.State {
+		case Acknowledged:
+			return conflict("incident #%d is already acknowledged by %s", inc.ID, inc.AcknowledgedBy)
+		case Resolved:
+			return conflict("incident #%d is already resolved", inc.ID)
+		}
+	case Unack:
+		switch inc.State {
+		case Triggered:
+			return conflict("incident #%d is not acknowledged", inc.ID)
+		case Resolved:
+			return conflict("incident #%d is already resolved", inc.ID)
+		}
+	case Close, Snooze:
+		if inc.State == Resolved {
+			return conflict("incident #%d is already resolved", inc.ID)
+		}
+	}
+	return nil
+}

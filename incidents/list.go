@@ -1,0 +1,22 @@
+package incidents
+
+// Filter selects incidents for a listing, newest first.
+type Filter struct {
+	States []State // none: every state
+	// Before pages: only incidents with a smaller id.
+	Before int64
+	Limit  int
+}
+
+// Page is one page of a listing; Next is the Before of the next page, 0 at the end.
+type Page struct {
+	Incidents []Incident `json:"incidents"`
+	Next      int64      `json:"next_before,omitempty"`
+}
+
+// OpenCount is the number of open incidents in one state and severity.
+type OpenCount struct {
+	State    State
+	Severity Severity
+	N        int
+}

@@ -1,0 +1,210 @@
+package incidents
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Rules are the configurable incident rules the reducer applies.
+type Rules struct {
+	// ReopenWindow: a re-fire this soon after the incident resolved reopens
+	// it; later, a new incident opens.
+	ReopenWindow time.Duration
+	// MaxSnooze bounds a snooze; 0 means no bound.
+	MaxSnooze time.Duration
+	// DefaultSeverity is given to events that name none.
+	DefaultSeverity Severity
+}
+
+// DefaultRules are the rules of DESIGN.md.
+func DefaultRules() Rules {
+	return Rules{ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: Warning}
+}
+
+// View is what the store knows of an event's group when the event arrives.
+type View struct {
+	// Incident is the newest incident with the event's group key, nil if
+	// none; its Alerts are not loaded.
+	Incident *Incident
+	// Alert is the event's alert (by dedup key) in Incident, nil if none.
+	Alert *Alert
+	// OtherFiring counts Incident's firing alerts other than Alert, and
+	// OtherMax is the highest severity among them.
+	OtherFiring int
+	OtherMax    Severity
+}
+
+// Change is what one event or command decided. The store writes it in the
+// transaction that records the event as applied.
+type Change struct {
+	// Outcome says in a word what happened ("opened", "ignored: ...").
+	Outcome string
+	// Incident is to be inserted (ID 0) or updated; nil writes nothing.
+	Incident *Incident
+	// Alert is to be inserted or updated in Incident.
+	Alert *Alert
+	// ResolveAlerts marks every firing alert of Incident resolved.
+	ResolveAlerts bool
+	Timeline      []Entry
+}
+
+func ignored(format string, args ...any) Change {
+	return Change{Outcome: "ignored: " + fmt.Sprintf(format, args...)}
+}
+
+// ApplyEvent decides what a source event does to its group, at time at (the
+// time the event was stored), coming from origin.
+func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change {
+	when := ev.OccurredAt
+	if when.IsZero() {
+		when = at
+	}
+	entry := func(kind, detail string) Entry {
+		return Entry{At: at, Kind: kind, Actor: ev.Source, Origin: origin, Detail: detail}
+	}
+	if ev.Action == Resolve {
+		return r.resolveAlert(v, ev, at, when, entry)
+	}
+
+	// A trigger for a firing period that already ended is a late retry.
+	if a := v.Alert; a != nil && a.Status == AlertResolved && a.EndsAt != nil && !when.After(*a.EndsAt) {
+		return ignored("alert %s already ended at %s", ev.DedupKey, a.EndsAt.Format(time.RFC3339))
+	}
+	var ch Change
+	inc, alert, others, otherMax := cloneIncident(v.Incident), cloneAlert(v.Alert), v.OtherFiring, v.OtherMax
+	if inc != nil && inc.State == Resolved {
+		if inc.ResolvedAt != nil && at.Sub(*inc.ResolvedAt) <= r.ReopenWindow {
+			inc.State = Triggered
+			inc.ResolvedAt, inc.AcknowledgedAt, inc.SnoozedUntil = nil, nil, nil
+			inc.AcknowledgedBy = ""
+			ch.Outcome = "reopened"
+			ch.Timeline = append(ch.Timeline, entry(KindReopened, "re-fired within "+r.ReopenWindow.String()+" of resolving"))
+		} else {
+			inc, alert, others, otherMax = nil, nil, 0, ""
+		}
+	}
+	if inc == nil {
+		inc = &Incident{
+			State: Triggered, Severity: ev.Severity, Title: ev.Summary, GroupKey: ev.GroupKey,
+			Source: ev.Source, CreatedAt: at,
+		}
+		ch.Outcome = "opened"
+		ch.Timeline = append(ch.Timeline, entry(KindOpened, ev.Summary))
+	}
+	if alert != nil && alert.Status == AlertFiring {
+		if alert.Severity == ev.Severity && alert.Summary == ev.Summary && maps.Equal(alert.Labels, ev.Labels) &&
+			bytes.Equal(alert.Details, ev.Details) && slices.Equal(alert.Links, ev.Links) {
+			return ignored("alert %s is already firing", ev.DedupKey)
+		}
+	} else {
+		alert = &Alert{DedupKey: ev.DedupKey, StartsAt: when}
+		ch.Timeline = append(ch.Timeline, entry(KindAlertFiring, ev.Summary))
+	}
+	alert.Status, alert.Severity, alert.Summary, alert.Labels = AlertFiring, ev.Severity, ev.Summary, ev.Labels
+	alert.Details, alert.Links, alert.EndsAt, alert.UpdatedAt = ev.Details, ev.Links, nil, at
+	if ch.Outcome == "" {
+		ch.Outcome = "updated"
+	}
+	sev := ev.Severity
+	if otherMax.Rank() > sev.Rank() {
+		sev = otherMax
+	}
+	if inc.ID != 0 && sev != inc.Severity {
+		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, sev)))
+	}
+	inc.Severity, inc.FiringAlerts, inc.UpdatedAt = sev, others+1, at
+	ch.Incident, ch.Alert = inc, alert
+	return ch
+}
+
+func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(kind, detail string) Entry) Change {
+	if v.Incident == nil || v.Alert == nil {
+		return ignored("no alert %s to resolve", ev.DedupKey)
+	}
+	if v.Alert.Status == AlertResolved {
+		return ignored("alert %s is already resolved", ev.DedupKey)
+	}
+	inc, alert := cloneIncident(v.Incident), cloneAlert(v.Alert)
+	alert.Status, alert.EndsAt, alert.UpdatedAt = AlertResolved, &when, at
+	ch := Change{Outcome: "updated", Incident: inc, Alert: alert}
+	ch.Timeline = append(ch.Timeline, entry(KindAlertResolved, alert.Summary))
+	inc.FiringAlerts, inc.UpdatedAt = v.OtherFiring, at
+	if v.OtherFiring == 0 {
+		if inc.State.Open() {
+			inc.State, inc.ResolvedAt, inc.SnoozedUntil = Resolved, ptr(at), nil
+			ch.Outcome = "resolved"
+			ch.Timeline = append(ch.Timeline, entry(KindResolved, "all alerts resolved"))
+		}
+		return ch
+	}
+	if v.OtherMax != inc.Severity && v.OtherMax.Valid() {
+		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, v.OtherMax)))
+		inc.Severity = v.OtherMax
+	}
+	return ch
+}
+
+// ApplyCommand decides what a person's command does to inc at time at. An
+// error is a sentence for that person, and nothing changes.
+func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, error) {
+	if err := c.Validate(r.MaxSnooze); err != nil {
+		return Change{}, err
+	}
+	if err := c.Check(inc); err != nil {
+		return Change{}, err
+	}
+	inc = cloneIncident(inc)
+	inc.UpdatedAt = at
+	ch := Change{Incident: inc}
+	add := func(kind, detail string) {
+		ch.Timeline = append(ch.Timeline, Entry{At: at, Kind: kind, Actor: c.Actor, Origin: c.Origin, Detail: detail})
+	}
+	switch c.Verb {
+	case Ack:
+		inc.State, inc.AcknowledgedBy, inc.AcknowledgedAt = Acknowledged, c.Actor, ptr(at)
+		add(KindAcknowledged, c.Text)
+		ch.Outcome = "acknowledged"
+	case Unack:
+		inc.State, inc.AcknowledgedBy, inc.AcknowledgedAt = Triggered, "", nil
+		add(KindUnacknowledged, c.Text)
+		ch.Outcome = "unacknowledged"
+	case Close:
+		inc.State, inc.ResolvedAt, inc.SnoozedUntil, inc.FiringAlerts = Resolved, ptr(at), nil, 0
+		ch.ResolveAlerts = true
+		add(KindResolved, c.Text)
+		ch.Outcome = "resolved"
+	case Comment:
+		add(KindComment, c.Text)
+		ch.Outcome = "commented"
+	case Snooze:
+		until := at.Add(c.Duration)
+		inc.SnoozedUntil = &until
+		detail := fmt.Sprintf("for %s, until %s", c.Duration, until.UTC().Format(time.RFC3339))
+		if c.Text != "" {
+			detail += ": " + c.Text
+		}
+		add(KindSnoozed, detail)
+		ch.Outcome = "snoozed"
+	}
+	return ch, nil
+}
+
+func cloneIncident(i *Incident) *Incident {
+	if i == nil {
+		return nil
+	}
+	c := *i
+	c.Alerts, c.Timeline = nil, nil
+	return &c
+}
+
+func cloneAlert(a *Alert) *Alert {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
+}

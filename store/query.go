@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opsbot/opsbot/incidents"
+)
+
+// ListIncidents lists incidents without their alerts and timeline.
+func (s *Store) ListIncidents(ctx context.Context, f incidents.Filter) (incidents.Page, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if len(f.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		for _, st := range f.States {
+			args = append(args, st)
+		}
+	}
+	if f.Before > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	q := `SELECT ` + incidentCols + ` FROM incidents`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return incidents.Page{}, fmt.Errorf("store: list incidents: %w", err)
+	}
+	defer rows.Close()
+	p := incidents.Page{Incidents: []incidents.Incident{}}
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return incidents.Page{}, fmt.Errorf("store: list incidents: %w", err)
+		}
+		p.Incidents = append(p.Incidents, *inc)
+	}
+	if err := rows.Err(); err != nil {
+		return incidents.Page{}, fmt.Errorf("store: list incidents: %w", err)
+	}
+	if len(p.Incidents) > f.Limit {
+		p.Incidents = p.Incidents[:f.Limit]
+		p.Next = p.Incidents[f.Limit-1].ID
+	}
+	return p, nil
+}
+
+// Incident returns one incident with its alerts and timeline, or an error
+// matching incidents.ErrNotFound.
+func (s *Store) Incident(ctx context.Context, id int64) (*incidents.Incident, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: incident %d: %w", id, err)
+	}
+	defer tx.Rollback()
+	inc, err := scanIncident(tx.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &incidents.NotFoundError{ID: id}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: incident %d: %w", id, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE incident_id = ? ORDER BY starts_at, dedup_key`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: incident %d alerts: %w", id, err)
+	}
+	defer rows.Close()
+	inc.Alerts = []incidents.Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: incident %d alerts: %w", id, err)
+		}
+		inc.Alerts = append(inc.Alerts, *a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: incident %d alerts: %w", id, err)
+	}
+	trows, err := tx.QueryContext(ctx, `SELECT at, kind, actor, origin, detail FROM timeline WHERE incident_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: incident %d timeline: %w", id, err)
+	}
+	defer trows.Close()
+	inc.Timeline = []incidents.Entry{}
+	for trows.Next() {
+		var (
+			e  incidents.Entry
+			at int64
+		)
+		if err := trows.Scan(&at, &e.Kind, &e.Actor, &e.Origin, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: incident %d timeline: %w", id, err)
+		}
+		e.At = fromNanos(at)
+		inc.Timeline = append(inc.Timeline, e)
+	}
+	return inc, trows.Err()
+}
+
+// Outcome returns what applying the message with this delivery id did, and
+// false if it has not been applied yet.
+func (s *Store) Outcome(ctx context.Context, id string) (incidents.Outcome, bool, error) {
+	o := incidents.Outcome{ID: id}
+	var incID sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT incident_id, outcome, refusal FROM events WHERE id = ?`, id).Scan(&incID, &o.Outcome, &o.Refusal)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	o.IncidentID = incID.Int64
+	return o, err == nil, err
+}
+
+// OpenCounts counts open incidents by state and severity, for metrics.
+func (s *Store) OpenCounts(ctx context.Context) ([]incidents.OpenCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, severity, count(*) FROM incidents WHERE state IN ('triggered', 'acknowledged') GROUP BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("store: open counts: %w", err)
+	}
+	defer rows.Close()
+	var out []incidents.OpenCount
+	for rows.Next() {
+		var c incidents.OpenCount
+		if err := rows.Scan(&c.State, &c.Severity, &c.N); err != nil {
+			return nil, fmt.Errorf("store: open counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
