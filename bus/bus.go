@@ -226,3 +226,12 @@ func (b *Bus) Close() {
 		b.srv.WaitForShutdown()
 	}
 }
+
+// StreamMessages is the number of messages the stream holds.
+func (b *Bus) StreamMessages(ctx context.Context) (uint64, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}

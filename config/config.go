@@ -90,15 +90,16 @@ func Default() Config {
 	return Config{
 		DataDir: "opsbot-data",
 		Log:     LogConfig{Level: "info", Format: "text"},
-		HTTP:    HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second},
+		HTTP:    HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{}},
 		NATS: NATSConfig{
 			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
-			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 30 * time.Second,
+			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
 		Store:     StoreConfig{Synchronous: "full"},
 		Incidents: IncidentsConfig{ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
 		Sources: SourcesConfig{Alertmanager: AlertmanagerConfig{
+			GroupBy:       []string{},
 			SeverityLabel: "severity",
 			Severities: map[string]string{
 				"critical": "critical", "page": "critical", "error": "critical",

@@ -5,7 +5,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsbot/opsbot/handlers/alertmanager"
+	"github.com/opsbot/opsbot/handlers/jsonutil"
 	"github.com/opsbot/opsbot/incidents"
 )
 
@@ -56,7 +57,7 @@ type Server struct {
 	MaxBodyBytes    int64
 	PublishTimeout  time.Duration
 	WaitTimeout     time.Duration
-	Alertmanager    AlertmanagerSource
+	Alertmanager    alertmanager.Source
 	DefaultSeverity incidents.Severity
 	Rules           incidents.Rules
 	// NewID makes ids for events and commands that come without one.
@@ -143,34 +144,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return body, true
 }
 
-// decodeJSON decodes exactly one JSON value into v.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if dec.More() {
-		return errors.New("invalid JSON: more than one value")
-	}
-	return nil
-}
-
-// jsonError makes the decoder's error say where the input is wrong.
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return fmt.Errorf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
-	case errors.Is(err, io.EOF):
-		return errors.New("body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("invalid JSON: unexpected end of input")
-	}
-	return fmt.Errorf("invalid JSON: %w", err)
-}
+func decodeJSON(body []byte, v any) error { return jsonutil.Decode(body, v) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

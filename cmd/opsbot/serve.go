@@ -18,6 +18,7 @@ import (
 	"github.com/opsbot/opsbot/bus"
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/handlers"
+	"github.com/opsbot/opsbot/handlers/alertmanager"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/store"
 )
@@ -117,7 +118,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Alertmanager: handlers.AlertmanagerSource{
+		Alertmanager: alertmanager.Source{
 			GroupBy: am.GroupBy, SeverityLabel: am.SeverityLabel, Severities: am.Severities, DefaultSeverity: rules.DefaultSeverity,
 		},
 	}

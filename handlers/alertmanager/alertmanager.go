@@ -1,4 +1,6 @@
-package handlers
+// Package alertmanager decodes Alertmanager's webhook (payload version 4)
+// and turns each alert into a normalized event.
+package alertmanager
 
 import (
 	"crypto/sha256"
@@ -7,33 +9,33 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opsbot/opsbot/handlers/jsonutil"
 	"github.com/opsbot/opsbot/incidents"
 )
 
-// AlertmanagerMessage is Alertmanager's webhook payload, version 4
+// Message is Alertmanager's webhook payload, version 4
 // (notify/webhook/webhook.go). Fields newer releases add are ignored.
-type AlertmanagerMessage struct {
-	Version           string              `json:"version"`
-	GroupKey          string              `json:"groupKey"`
-	TruncatedAlerts   uint64              `json:"truncatedAlerts"`
-	Status            string              `json:"status"`
-	Receiver          string              `json:"receiver"`
-	GroupLabels       map[string]string   `json:"groupLabels"`
-	CommonLabels      map[string]string   `json:"commonLabels"`
-	CommonAnnotations map[string]string   `json:"commonAnnotations"`
-	ExternalURL       string              `json:"externalURL"`
-	Alerts            []AlertmanagerAlert `json:"alerts"`
+type Message struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   uint64            `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
 }
 
-// AlertmanagerAlert is one alert of a webhook message.
-type AlertmanagerAlert struct {
+// Alert is one alert of a webhook message.
+type Alert struct {
 	Status       string            `json:"status"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations"`
@@ -43,8 +45,8 @@ type AlertmanagerAlert struct {
 	Fingerprint  string            `json:"fingerprint"`
 }
 
-// AlertmanagerSource turns webhook messages into events.
-type AlertmanagerSource struct {
+// Source turns webhook messages into events.
+type Source struct {
 	// GroupBy: empty uses Alertmanager's groupKey as the group key.
 	GroupBy         []string
 	SeverityLabel   string
@@ -55,10 +57,10 @@ type AlertmanagerSource struct {
 // MaxAlertsPerMessage bounds one webhook; Alertmanager's max_alerts can keep it under.
 const MaxAlertsPerMessage = 1000
 
-// DecodeAlertmanager parses and checks a webhook body.
-func DecodeAlertmanager(body []byte) (*AlertmanagerMessage, error) {
-	var m AlertmanagerMessage
-	if err := decodeJSON(body, &m); err != nil {
+// Decode parses and checks a webhook body.
+func Decode(body []byte) (*Message, error) {
+	var m Message
+	if err := jsonutil.Decode(body, &m); err != nil {
 		return nil, err
 	}
 	switch {
@@ -93,7 +95,7 @@ func DecodeAlertmanager(body []byte) (*AlertmanagerMessage, error) {
 // Events turns a message into one event per alert. An event's id is a hash
 // of the alert's firing period and status, so a retried or repeated
 // notification yields the same ids and is applied once.
-func (src *AlertmanagerSource) Events(m *AlertmanagerMessage) ([]*incidents.Event, error) {
+func (src *Source) Events(m *Message) ([]*incidents.Event, error) {
 	evs := make([]*incidents.Event, 0, len(m.Alerts))
 	for i := range m.Alerts {
 		a := &m.Alerts[i]
@@ -142,7 +144,7 @@ func (src *AlertmanagerSource) Events(m *AlertmanagerMessage) ([]*incidents.Even
 	return evs, nil
 }
 
-func (src *AlertmanagerSource) groupKey(m *AlertmanagerMessage, a *AlertmanagerAlert) string {
+func (src *Source) groupKey(m *Message, a *Alert) string {
 	if len(src.GroupBy) == 0 {
 		return m.GroupKey
 	}
@@ -158,14 +160,14 @@ func (src *AlertmanagerSource) groupKey(m *AlertmanagerMessage, a *AlertmanagerA
 	return b.String()
 }
 
-func (src *AlertmanagerSource) severity(labels map[string]string) incidents.Severity {
+func (src *Source) severity(labels map[string]string) incidents.Severity {
 	if v, ok := src.Severities[strings.ToLower(labels[src.SeverityLabel])]; ok {
 		return incidents.Severity(v)
 	}
 	return src.DefaultSeverity
 }
 
-func summary(a *AlertmanagerAlert) string {
+func summary(a *Alert) string {
 	for _, k := range []string{"summary", "title", "description", "message"} {
 		if s := strings.TrimSpace(a.Annotations[k]); s != "" {
 			return s
@@ -226,29 +228,4 @@ func fingerprint(labels map[string]string) string {
 		h.Write([]byte{0xff})
 	}
 	return fmt.Sprintf("%016x", h.Sum64())
-}
-
-func (s *Server) alertmanagerHook(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r)
-	if !ok {
-		s.Metrics.rejected("alertmanager", "too_large", 1)
-		return
-	}
-	m, err := DecodeAlertmanager(body)
-	var evs []*incidents.Event
-	if err == nil {
-		evs, err = s.Alertmanager.Events(m)
-	}
-	if err != nil {
-		s.Metrics.rejected("alertmanager", "invalid", 1)
-		writeError(w, http.StatusBadRequest, "invalid Alertmanager webhook: "+err.Error())
-		return
-	}
-	if !s.publish(w, r, evs) {
-		return
-	}
-	if m.TruncatedAlerts > 0 {
-		s.Log.Warn("alertmanager truncated a notification", "group_key", m.GroupKey, "truncated", m.TruncatedAlerts)
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "stored", "events": len(evs)})
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with Go: installs what the
+# tests run against (Debian's Alertmanager, a C compiler for SQLite), fetches
+# the Go modules, checks vet and gofmt, and runs every test with -race.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+if ((${#need[@]})); then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	echo "installing: ${need[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go mod download
+go vet ./...
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-ed:" $unformatted
+	exit 1
+fi
+OPSBOT_REQUIRE_REAL=1 CGO_ENABLED=1 go test -race -count=1 -timeout 30m ./...
