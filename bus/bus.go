@@ -11,11 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/opsbot/opsbot/incidents"
 )
 
 // Subjects of the stream.
@@ -54,19 +57,30 @@ type Bus struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *server.Server
-	nc     *nats.Conn
+	nc     *nats.Conn // for the reducer's consumer
+	pubNC  *nats.Conn // for publishing, so that intake and the reducer do not queue behind each other
 	js     jetstream.JetStream
+	pubJS  jetstream.JetStream
 	stream jetstream.Stream
 	cons   jetstream.Consumer
 	closed chan struct{} // closed when the connection is
+
+	// handoff holds the events of messages this process published until
+	// the reducer takes them, so that it need not decode what was just
+	// encoded. It is only a shortcut: a message not found there (another
+	// publisher, a restart) is decoded.
+	handoff  sync.Map // Nats-Msg-Id -> []*incidents.Event
+	handoffN atomic.Int64
 }
+
+// maxHandoff bounds the events kept for the reducer.
+const maxHandoff = 100_000
 
 // Open starts or connects to NATS and creates or updates the stream and the
 // consumer.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{})}
 	opts := []nats.Option{nats.Name("opsbot"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
-		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
@@ -86,13 +100,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	} else if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts[:len(opts):len(opts)], nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }))...)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bus: connect to NATS: %w", err)
 	}
 	b.nc = nc
-	if b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192)); err != nil {
+	if b.pubNC, err = nats.Connect(url, append(opts[:len(opts):len(opts)], nats.Name("opsbot-publisher"))...); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: connect to NATS: %w", err)
+	}
+	if b.js, err = jetstream.New(nc); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	if b.pubJS, err = jetstream.New(b.pubNC, jetstream.WithPublishAsyncMaxPending(8192)); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
@@ -175,6 +197,25 @@ func LoopbackAddr(addr string) (string, int, error) {
 	return host, port, nil
 }
 
+func (b *Bus) keep(id string, evs []*incidents.Event) bool {
+	if b.handoffN.Add(int64(len(evs))) > maxHandoff {
+		b.handoffN.Add(-int64(len(evs)))
+		return false
+	}
+	b.handoff.Store(id, evs)
+	return true
+}
+
+func (b *Bus) take(id string) ([]*incidents.Event, bool) {
+	v, ok := b.handoff.LoadAndDelete(id)
+	if !ok {
+		return nil, false
+	}
+	evs := v.([]*incidents.Event)
+	b.handoffN.Add(-int64(len(evs)))
+	return evs, true
+}
+
 // ClientURL is where a script can reach the embedded server, "" if none.
 func (b *Bus) ClientURL() string {
 	if b.srv == nil {
@@ -188,7 +229,7 @@ func (b *Bus) ClientURL() string {
 
 // Ready checks the connection, the stream and the consumer.
 func (b *Bus) Ready(ctx context.Context) error {
-	if !b.nc.IsConnected() {
+	if !b.nc.IsConnected() || !b.pubNC.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
 	if _, err := b.stream.Info(ctx); err != nil {
@@ -209,8 +250,11 @@ func (b *Bus) Lag(ctx context.Context) (uint64, error) {
 	return info.NumPending + uint64(info.NumAckPending), nil
 }
 
-// Close drains the connection and stops the embedded server.
+// Close drains the connections and stops the embedded server.
 func (b *Bus) Close() {
+	if b.pubNC != nil {
+		b.pubNC.Close() // intake has stopped: nothing is waiting for an acknowledgement
+	}
 	if b.nc != nil {
 		if err := b.nc.Drain(); err != nil {
 			b.nc.Close()

@@ -2,6 +2,8 @@ package bus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,24 +13,75 @@ import (
 	"github.com/opsbot/opsbot/incidents"
 )
 
-// PublishEvents publishes validated events and returns once JetStream has
-// stored every one of them, or an error if any could not be stored. A
-// duplicate within the stream's window counts as stored.
+// Batch is the body of a message carrying several events of one source,
+// as a webhook's alerts are published: one message, one acknowledgement.
+type Batch struct {
+	Events []*incidents.Event `json:"events"`
+}
+
+// PublishEvents publishes validated events of one source and returns once
+// JetStream has stored every one of them, or an error if any could not be
+// stored. They go as one message (more if they exceed NATS's payload
+// limit) whose id derives from theirs, so a retried webhook is stored once.
 func (b *Bus) PublishEvents(ctx context.Context, evs []*incidents.Event, origin string) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	for _, ev := range evs {
-		body, err := json.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("bus: encode event %s: %w", ev.ID, err)
-		}
-		env := incidents.Envelope{Event: ev}
-		f, err := b.publishAsync(ctx, EventSubject(ev.Source), env.ID(), origin, body)
+	if len(evs) == 0 {
+		return nil
+	}
+	limit := int(b.pubNC.MaxPayload()) - 4096
+	var (
+		futures []jetstream.PubAckFuture
+		ids     []string
+	)
+	for start := 0; start < len(evs); {
+		body, n, err := encodeBatch(evs[start:], limit)
 		if err != nil {
 			return err
 		}
+		h := sha256.New()
+		for _, ev := range evs[start : start+n] {
+			h.Write([]byte(ev.ID))
+			h.Write([]byte{0})
+		}
+		id := evs[start].Source + ":batch:" + hex.EncodeToString(h.Sum(nil)[:16])
+		kept := b.keep(id, evs[start:start+n])
+		f, err := b.publishAsync(ctx, EventSubject(evs[start].Source), id, origin, body)
+		if err != nil {
+			b.take(id)
+			return err
+		}
 		futures = append(futures, f)
+		ids = append(ids, id)
+		if !kept {
+			ids[len(ids)-1] = ""
+		}
+		start += n
 	}
-	return wait(ctx, futures)
+	acks, err := wait(ctx, futures)
+	for i, id := range ids {
+		// Nothing will be delivered for a duplicate or a failed message.
+		if id != "" && (i >= len(acks) || acks[i].Duplicate) {
+			b.take(id)
+		}
+	}
+	return err
+}
+
+// encodeBatch encodes as many of evs as fit in limit bytes (at least one)
+// and says how many that is.
+func encodeBatch(evs []*incidents.Event, limit int) ([]byte, int, error) {
+	if len(evs) == 1 {
+		body, err := json.Marshal(evs[0])
+		return body, 1, err
+	}
+	for n := len(evs); ; n = (n + 1) / 2 {
+		body, err := json.Marshal(Batch{Events: evs[:n]})
+		if err != nil {
+			return nil, 0, fmt.Errorf("bus: encode events: %w", err)
+		}
+		if len(body) <= limit || n == 1 {
+			return body, n, nil
+		}
+	}
 }
 
 // CommandSubject is the subject a command on incident id is published on.
@@ -45,7 +98,8 @@ func (b *Bus) PublishCommand(ctx context.Context, c *incidents.Command) error {
 	if err != nil {
 		return err
 	}
-	return wait(ctx, []jetstream.PubAckFuture{f})
+	_, err = wait(ctx, []jetstream.PubAckFuture{f})
+	return err
 }
 
 func (b *Bus) publishAsync(ctx context.Context, subject, id, origin string, body []byte) (jetstream.PubAckFuture, error) {
@@ -55,22 +109,25 @@ func (b *Bus) publishAsync(ctx context.Context, subject, id, origin string, body
 	if origin != "" {
 		msg.Header.Set(HeaderOrigin, origin)
 	}
-	f, err := b.js.PublishMsgAsync(msg, jetstream.WithExpectStream(b.cfg.Stream))
+	f, err := b.pubJS.PublishMsgAsync(msg, jetstream.WithExpectStream(b.cfg.Stream))
 	if err != nil {
 		return nil, fmt.Errorf("bus: publish to %s: %w", subject, err)
 	}
 	return f, nil
 }
 
-func wait(ctx context.Context, futures []jetstream.PubAckFuture) error {
+// wait returns the acknowledgements of the futures, up to the first failure.
+func wait(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
+	acks := make([]*jetstream.PubAck, 0, len(futures))
 	for _, f := range futures {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			acks = append(acks, ack)
 		case err := <-f.Err():
-			return fmt.Errorf("bus: store %s: %w", f.Msg().Subject, err)
+			return acks, fmt.Errorf("bus: store %s: %w", f.Msg().Subject, err)
 		case <-ctx.Done():
-			return fmt.Errorf("bus: store %s: %w", f.Msg().Subject, ctx.Err())
+			return acks, fmt.Errorf("bus: store %s: %w", f.Msg().Subject, ctx.Err())
 		}
 	}
-	return nil
+	return acks, nil
 }

@@ -23,13 +23,21 @@ type Hooks struct {
 	Rejected func(subject, reason string)
 }
 
+// lingerFor is how long the reducer waits to fill a batch.
+const lingerFor = 2 * time.Millisecond
+
 // Reduce feeds the consumer's messages to a, in batches of up to
 // Config.BatchSize, acknowledging each batch after a has committed it. When
 // ctx ends it drains: what was already delivered is applied, then it returns.
 func (b *Bus) Reduce(ctx context.Context, a Applier, defaultSev incidents.Severity, h Hooks) error {
 	size := max(b.cfg.BatchSize, 1)
-	msgs := make(chan jetstream.Msg, 2*size)
-	cc, err := b.cons.Consume(func(m jetstream.Msg) { msgs <- m },
+	// Messages are decoded as they arrive, on the consumer's goroutine,
+	// while the previous batch is being written.
+	msgs := make(chan decoded, 2*size)
+	cc, err := b.cons.Consume(func(m jetstream.Msg) {
+		envs, err := b.decode(m, defaultSev)
+		msgs <- decoded{m, envs, err}
+	},
 		jetstream.PullMaxMessages(2*size),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			b.log.Warn("reducer: consume", "err", err)
@@ -39,7 +47,7 @@ func (b *Bus) Reduce(ctx context.Context, a Applier, defaultSev incidents.Severi
 	}
 	done, closed, finishing := ctx.Done(), cc.Closed(), false
 	for {
-		var first jetstream.Msg
+		var first decoded
 		if finishing {
 			select {
 			case first = <-msgs:
@@ -58,25 +66,36 @@ func (b *Bus) Reduce(ctx context.Context, a Applier, defaultSev incidents.Severi
 				continue
 			}
 		}
-		batch := []jetstream.Msg{first}
+		// Linger a moment for more: one transaction of many events costs
+		// little more than one of a few.
+		batch := []decoded{first}
+		linger := time.NewTimer(lingerFor)
 	fill:
 		for len(batch) < size {
 			select {
 			case m := <-msgs:
 				batch = append(batch, m)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
-		b.applyBatch(a, batch, defaultSev, h)
+		linger.Stop()
+		b.applyBatch(a, batch, h)
 	}
 }
 
-func (b *Bus) applyBatch(a Applier, msgs []jetstream.Msg, defaultSev incidents.Severity, h Hooks) {
-	envs := make([]incidents.Envelope, 0, len(msgs))
-	keep := msgs[:0]
-	for _, m := range msgs {
-		env, err := decode(m, defaultSev)
+// decoded is a message with what decode made of it.
+type decoded struct {
+	msg  jetstream.Msg
+	envs []incidents.Envelope
+	err  error
+}
+
+func (b *Bus) applyBatch(a Applier, batch []decoded, h Hooks) {
+	envs := make([]incidents.Envelope, 0, len(batch))
+	keep := make([]jetstream.Msg, 0, len(batch))
+	for _, d := range batch {
+		m, err := d.msg, d.err
 		if err != nil {
 			b.log.Warn("reducer: rejected a message", "subject", m.Subject(), "err", err)
 			if h.Rejected != nil {
@@ -87,7 +106,7 @@ func (b *Bus) applyBatch(a Applier, msgs []jetstream.Msg, defaultSev incidents.S
 			}
 			continue
 		}
-		envs = append(envs, env)
+		envs = append(envs, d.envs...)
 		keep = append(keep, m)
 	}
 	if len(envs) == 0 {
@@ -122,54 +141,83 @@ func (b *Bus) applyBatch(a Applier, msgs []jetstream.Msg, defaultSev incidents.S
 	}
 }
 
-// decode turns a stream message into an envelope, or says why it cannot.
-func decode(m jetstream.Msg, defaultSev incidents.Severity) (incidents.Envelope, error) {
+// decode turns a stream message into envelopes, or says why it cannot.
+func (b *Bus) decode(m jetstream.Msg, defaultSev incidents.Severity) ([]incidents.Envelope, error) {
 	meta, err := m.Metadata()
 	if err != nil {
-		return incidents.Envelope{}, err
+		return nil, err
 	}
 	env := incidents.Envelope{At: meta.Timestamp.UTC(), Seq: meta.Sequence.Stream, Origin: m.Headers().Get(HeaderOrigin)}
 	if env.Origin == "" {
 		env.Origin = "nats " + m.Subject()
 	}
+	if evs, ok := b.take(m.Headers().Get(jetstream.MsgIDHeader)); ok {
+		out := make([]incidents.Envelope, len(evs))
+		for i, ev := range evs {
+			out[i] = env
+			out[i].Event = ev
+		}
+		return out, nil
+	}
 	subject := m.Subject()
 	switch {
 	case strings.HasPrefix(subject, "opsbot.events."):
-		var ev incidents.Event
-		if err := json.Unmarshal(m.Data(), &ev); err != nil {
-			return env, fmt.Errorf("event: %w", err)
+		var body struct {
+			incidents.Event
+			Events []*incidents.Event `json:"events"`
+		}
+		if err := json.Unmarshal(m.Data(), &body); err != nil {
+			return nil, fmt.Errorf("event: %w", err)
 		}
 		source := strings.TrimPrefix(subject, "opsbot.events.")
-		if ev.Source == "" {
-			ev.Source = source
-		}
-		if ev.Source != source {
-			return env, fmt.Errorf("event source %q published on %s", ev.Source, subject)
-		}
-		if ev.ID == "" {
-			// A publisher that sets no id gets one per stored message;
-			// Nats-Msg-Id still deduplicates its retries.
-			if ev.ID = m.Headers().Get(jetstream.MsgIDHeader); ev.ID == "" {
-				ev.ID = fmt.Sprintf("seq-%d", meta.Sequence.Stream)
-			} else {
-				ev.ID = strings.TrimPrefix(ev.ID, ev.Source+":")
+		evs := body.Events
+		if len(evs) == 0 {
+			ev := body.Event
+			if ev.ID == "" {
+				// A publisher that sets no id gets one per stored message;
+				// Nats-Msg-Id still deduplicates its retries.
+				if ev.ID = m.Headers().Get(jetstream.MsgIDHeader); ev.ID == "" {
+					ev.ID = fmt.Sprintf("seq-%d", meta.Sequence.Stream)
+				} else {
+					ev.ID = strings.TrimPrefix(ev.ID, source+":")
+				}
 			}
+			evs = []*incidents.Event{&ev}
+		} else if body.Event.ID != "" || body.Event.DedupKey != "" {
+			return nil, errors.New("a message is one event or {\"events\": [...]}, not both")
 		}
-		if err := ev.Validate(defaultSev); err != nil {
-			return env, err
+		out := make([]incidents.Envelope, 0, len(evs))
+		for i, ev := range evs {
+			if ev == nil {
+				return nil, fmt.Errorf("events[%d] is null", i)
+			}
+			if ev.Source == "" {
+				ev.Source = source
+			}
+			if ev.Source != source {
+				return nil, fmt.Errorf("event source %q published on %s", ev.Source, subject)
+			}
+			if ev.ID == "" {
+				return nil, fmt.Errorf("events[%d] has no id", i)
+			}
+			if err := ev.Validate(defaultSev); err != nil {
+				return nil, fmt.Errorf("events[%d]: %w", i, err)
+			}
+			e := env
+			e.Event = ev
+			out = append(out, e)
 		}
-		env.Event = &ev
+		return out, nil
 	case strings.HasPrefix(subject, "opsbot.commands."):
 		var c incidents.Command
 		if err := json.Unmarshal(m.Data(), &c); err != nil {
-			return env, fmt.Errorf("command: %w", err)
+			return nil, fmt.Errorf("command: %w", err)
 		}
 		if c.ID == "" {
-			return env, errors.New("command without an id")
+			return nil, errors.New("command without an id")
 		}
 		env.Command = &c
-	default:
-		return env, errors.New("not an opsbot subject")
+		return []incidents.Envelope{env}, nil
 	}
-	return env, nil
+	return nil, errors.New("not an opsbot subject")
 }

@@ -82,8 +82,10 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	SnoozedUntil   *time.Time `json:"snoozed_until"`
 	FiringAlerts   int        `json:"firing_alerts"`
-	Alerts         []Alert    `json:"alerts,omitempty"`
-	Timeline       []Entry    `json:"timeline,omitempty"`
+	// Firing counts firing alerts by severity rank (Severity.Rank).
+	Firing   [4]int  `json:"-"`
+	Alerts   []Alert `json:"alerts,omitempty"`
+	Timeline []Entry `json:"timeline,omitempty"`
 }
 
 // Alert is one deduplicated signal (one dedup key) inside an incident.

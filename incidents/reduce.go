@@ -31,10 +31,29 @@ type View struct {
 	Incident *Incident
 	// Alert is the event's alert (by dedup key) in Incident, nil if none.
 	Alert *Alert
-	// OtherFiring counts Incident's firing alerts other than Alert, and
-	// OtherMax is the highest severity among them.
-	OtherFiring int
-	OtherMax    Severity
+}
+
+// others counts inc's firing alerts other than a, by severity rank.
+func others(inc *Incident, a *Alert) [4]int {
+	if inc == nil {
+		return [4]int{}
+	}
+	c := inc.Firing
+	if a != nil && a.Status == AlertFiring && c[a.Severity.Rank()] > 0 {
+		c[a.Severity.Rank()]--
+	}
+	return c
+}
+
+func total(c [4]int) int { return c[0] + c[1] + c[2] + c[3] }
+
+func highest(c [4]int) Severity {
+	for r := 3; r > 0; r-- {
+		if c[r] > 0 {
+			return SeverityFromRank(r)
+		}
+	}
+	return ""
 }
 
 // Change is what one event or command decided. The store writes it in the
@@ -74,7 +93,7 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 		return ignored("alert %s already ended at %s", ev.DedupKey, a.EndsAt.Format(time.RFC3339))
 	}
 	var ch Change
-	inc, alert, others, otherMax := cloneIncident(v.Incident), cloneAlert(v.Alert), v.OtherFiring, v.OtherMax
+	inc, alert, counts := cloneIncident(v.Incident), cloneAlert(v.Alert), others(v.Incident, v.Alert)
 	if inc != nil && inc.State == Resolved {
 		if inc.ResolvedAt != nil && at.Sub(*inc.ResolvedAt) <= r.ReopenWindow {
 			inc.State = Triggered
@@ -83,7 +102,7 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 			ch.Outcome = "reopened"
 			ch.Timeline = append(ch.Timeline, entry(KindReopened, "re-fired within "+r.ReopenWindow.String()+" of resolving"))
 		} else {
-			inc, alert, others, otherMax = nil, nil, 0, ""
+			inc, alert, counts = nil, nil, [4]int{}
 		}
 	}
 	if inc == nil {
@@ -109,13 +128,14 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 		ch.Outcome = "updated"
 	}
 	sev := ev.Severity
-	if otherMax.Rank() > sev.Rank() {
-		sev = otherMax
+	if m := highest(counts); m.Rank() > sev.Rank() {
+		sev = m
 	}
 	if inc.ID != 0 && sev != inc.Severity {
 		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, sev)))
 	}
-	inc.Severity, inc.FiringAlerts, inc.UpdatedAt = sev, others+1, at
+	counts[ev.Severity.Rank()]++
+	inc.Severity, inc.Firing, inc.FiringAlerts, inc.UpdatedAt = sev, counts, total(counts), at
 	ch.Incident, ch.Alert = inc, alert
 	return ch
 }
@@ -127,12 +147,12 @@ func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(ki
 	if v.Alert.Status == AlertResolved {
 		return ignored("alert %s is already resolved", ev.DedupKey)
 	}
-	inc, alert := cloneIncident(v.Incident), cloneAlert(v.Alert)
+	inc, alert, counts := cloneIncident(v.Incident), cloneAlert(v.Alert), others(v.Incident, v.Alert)
 	alert.Status, alert.EndsAt, alert.UpdatedAt = AlertResolved, &when, at
 	ch := Change{Outcome: "updated", Incident: inc, Alert: alert}
 	ch.Timeline = append(ch.Timeline, entry(KindAlertResolved, alert.Summary))
-	inc.FiringAlerts, inc.UpdatedAt = v.OtherFiring, at
-	if v.OtherFiring == 0 {
+	inc.Firing, inc.FiringAlerts, inc.UpdatedAt = counts, total(counts), at
+	if inc.FiringAlerts == 0 {
 		if inc.State.Open() {
 			inc.State, inc.ResolvedAt, inc.SnoozedUntil = Resolved, ptr(at), nil
 			ch.Outcome = "resolved"
@@ -140,9 +160,9 @@ func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(ki
 		}
 		return ch
 	}
-	if v.OtherMax != inc.Severity && v.OtherMax.Valid() {
-		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, v.OtherMax)))
-		inc.Severity = v.OtherMax
+	if m := highest(counts); m != inc.Severity && m.Valid() {
+		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, m)))
+		inc.Severity = m
 	}
 	return ch
 }
@@ -172,7 +192,7 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		add(KindUnacknowledged, c.Text)
 		ch.Outcome = "unacknowledged"
 	case Close:
-		inc.State, inc.ResolvedAt, inc.SnoozedUntil, inc.FiringAlerts = Resolved, ptr(at), nil, 0
+		inc.State, inc.ResolvedAt, inc.SnoozedUntil, inc.FiringAlerts, inc.Firing = Resolved, ptr(at), nil, 0, [4]int{}
 		ch.ResolveAlerts = true
 		add(KindResolved, c.Text)
 		ch.Outcome = "resolved"

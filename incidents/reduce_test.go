@@ -22,18 +22,7 @@ func (g *group) view(ev *Event) View {
 	}
 	inc := g.incidents[len(g.incidents)-1]
 	v.Incident = inc
-	for k, a := range g.alerts[inc.ID] {
-		if k == ev.DedupKey {
-			v.Alert = a
-			continue
-		}
-		if a.Status == AlertFiring {
-			v.OtherFiring++
-			if a.Severity.Rank() > v.OtherMax.Rank() {
-				v.OtherMax = a.Severity
-			}
-		}
-	}
+	v.Alert = g.alerts[inc.ID][ev.DedupKey]
 	return v
 }
 
@@ -189,6 +178,15 @@ func TestRules(t *testing.T) {
 				inc := g.incidents[len(g.incidents)-1]
 				if inc.State != s.state || inc.Severity != s.severity || inc.FiringAlerts != s.firing {
 					t.Fatalf("step %d: %s/%s/%d firing, want %s/%s/%d", i, inc.State, inc.Severity, inc.FiringAlerts, s.state, s.severity, s.firing)
+				}
+				n := 0
+				for _, a := range g.alerts[inc.ID] {
+					if a.Status == AlertFiring {
+						n++
+					}
+				}
+				if n != inc.FiringAlerts {
+					t.Fatalf("step %d: counts %d firing alerts, holds %d", i, inc.FiringAlerts, n)
 				}
 				if inc.State == Resolved && (inc.ResolvedAt == nil || inc.SnoozedUntil != nil) {
 					t.Fatalf("step %d: resolved incident with resolved_at %v snoozed_until %v", i, inc.ResolvedAt, inc.SnoozedUntil)

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/opsbot/opsbot/incidents"
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -22,7 +23,8 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 		acked, resolved, snzd sql.NullInt64
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
-		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts)
+		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
+		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3])
 	if err != nil {
 		return nil, err
 	}
@@ -59,22 +61,154 @@ func scanAlert(row rowScanner) (*incidents.Alert, error) {
 	return &a, nil
 }
 
+// statements are the reducer's SQL, prepared once on the writer.
+type statements struct {
+	incidentByID, incidentByGroup, alertByKey *sql.Stmt
+	incidentInsert, incidentUpdate            *sql.Stmt
+	alertsResolveAll                          *sql.Stmt
+	// the multi-row inserts, one statement per size in rowsPerStmt
+	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
+}
+
+// rowsPerStmt are the sizes of the multi-row inserts, largest first.
+var rowsPerStmt = [...]int{64, 16, 1}
+
+const (
+	alertUpsertSQL = `INSERT INTO alerts (incident_id, ` + alertCols + `) VALUES %s
+		ON CONFLICT (incident_id, dedup_key) DO UPDATE SET status = excluded.status, severity = excluded.severity,
+		summary = excluded.summary, labels = excluded.labels, details = excluded.details, links = excluded.links,
+		starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at`
+	timelineInsertSQL = `INSERT INTO timeline (incident_id, at, kind, actor, origin, detail) VALUES %s`
+	eventInsertSQL    = `INSERT INTO events (id, seq, at, applied_at, incident_id, outcome, refusal) VALUES %s`
+)
+
+func values(cols, rows int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return row + strings.Repeat(", "+row, rows-1)
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.st.incidentByID, `SELECT ` + incidentCols + ` FROM incidents WHERE id = ?`},
+		{&s.st.incidentByGroup, `SELECT ` + incidentCols + ` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`},
+		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
+		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
+			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical)
+			VALUES ` + values(15, 1)},
+		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
+			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
+			firing_critical = ? WHERE id = ?`},
+		{&s.st.alertsResolveAll, `UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? WHERE incident_id = ? AND status = 'firing'`},
+	} {
+		if err := s.prepareOne(ctx, p.dst, p.sql); err != nil {
+			return err
+		}
+	}
+	for i, n := range rowsPerStmt {
+		for _, p := range []struct {
+			dst  **sql.Stmt
+			sql  string
+			cols int
+		}{
+			{&s.st.alertUpsert[i], alertUpsertSQL, 11},
+			{&s.st.timelineInsert[i], timelineInsertSQL, 6},
+			{&s.st.eventInsert[i], eventInsertSQL, 7},
+		} {
+			if err := s.prepareOne(ctx, p.dst, fmt.Sprintf(p.sql, values(p.cols, n))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) prepareOne(ctx context.Context, dst **sql.Stmt, query string) error {
+	stmt, err := s.w.PrepareContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("store: prepare %q: %w", query, err)
+	}
+	*dst = stmt
+	s.stmts = append(s.stmts, stmt)
+	return nil
+}
+
+type alertKey struct {
+	incident int64
+	dedupKey string
+}
+
+// batch is one transaction of the reducer. Incidents and alerts it has
+// read or changed are kept in memory; changed incidents are written once
+// at the end, and alert, timeline and event rows in multi-row inserts.
+type batch struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	src   *statements
+	stmts map[*sql.Stmt]*sql.Stmt // prepared statement -> bound to tx
+
+	seen      map[string]incidents.Outcome
+	byID      map[int64]*incidents.Incident
+	newest    map[string]int64 // group key -> newest incident id, 0: none
+	created   map[int64]bool   // incidents inserted in this batch: no alerts in the table yet
+	dirty     []int64
+	isDirty   map[int64]bool
+	alerts    map[alertKey]*incidents.Alert // nil: known to be absent
+	alertRows []alertKey
+	alertDirt map[alertKey]bool
+	timeline  []any // flattened rows
+	events    []any
+}
+
+func (b *batch) stmt(s *sql.Stmt) *sql.Stmt {
+	if t, ok := b.stmts[s]; ok {
+		return t
+	}
+	t := b.tx.StmtContext(b.ctx, s)
+	b.stmts[s] = t
+	return t
+}
+
+func (b *batch) row(s *sql.Stmt, args ...any) *sql.Row {
+	return b.stmt(s).QueryRowContext(b.ctx, args...)
+}
+
+func (b *batch) exec(s *sql.Stmt, args ...any) (sql.Result, error) {
+	return b.stmt(s).ExecContext(b.ctx, args...)
+}
+
 // Apply applies a batch of stream messages in one transaction, in order.
 // A message already applied (by id) changes nothing and reports its first
 // outcome. An error means nothing of the batch was written.
-func (s *Store) Apply(ctx context.Context, batch []incidents.Envelope) ([]incidents.Outcome, error) {
+func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]incidents.Outcome, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	out := make([]incidents.Outcome, 0, len(batch))
-	for i := range batch {
-		o, err := s.applyOne(ctx, tx, &batch[i])
+	b := &batch{
+		ctx: ctx, tx: tx, src: &s.st, stmts: map[*sql.Stmt]*sql.Stmt{},
+		byID: map[int64]*incidents.Incident{}, newest: map[string]int64{}, created: map[int64]bool{},
+		isDirty: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
+	}
+	if b.seen, err = seen(ctx, tx, envs); err != nil {
+		return nil, fmt.Errorf("store: applied ids: %w", err)
+	}
+	if err := b.prefetch(envs); err != nil {
+		return nil, fmt.Errorf("store: read groups: %w", err)
+	}
+	out := make([]incidents.Outcome, 0, len(envs))
+	for i := range envs {
+		o, err := s.applyOne(b, &envs[i])
 		if err != nil {
-			return nil, fmt.Errorf("store: apply %s: %w", batch[i].ID(), err)
+			return nil, fmt.Errorf("store: apply %s: %w", envs[i].ID(), err)
 		}
 		out = append(out, o)
+	}
+	if err := s.flush(b); err != nil {
+		return nil, fmt.Errorf("store: write batch: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
@@ -82,32 +216,115 @@ func (s *Store) Apply(ctx context.Context, batch []incidents.Envelope) ([]incide
 	return out, nil
 }
 
-func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, env *incidents.Envelope) (incidents.Outcome, error) {
-	id := env.ID()
-	o := incidents.Outcome{ID: id}
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (id, seq, at, applied_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		id, env.Seq, nanos(env.At), nanos(s.now()))
-	if err != nil {
-		return o, err
+// seen returns the outcomes of the envelopes that were applied before.
+func seen(ctx context.Context, tx *sql.Tx, envs []incidents.Envelope) (map[string]incidents.Outcome, error) {
+	out := map[string]incidents.Outcome{}
+	for start := 0; start < len(envs); start += 500 {
+		chunk := envs[start:min(start+500, len(envs))]
+		args := make([]any, len(chunk))
+		for i := range chunk {
+			args[i] = chunk[i].ID()
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, outcome, refusal FROM events WHERE id IN (?`+
+			strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				o     incidents.Outcome
+				incID sql.NullInt64
+			)
+			if err := rows.Scan(&o.ID, &incID, &o.Outcome, &o.Refusal); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			o.IncidentID, o.Duplicate = incID.Int64, true
+			out[o.ID] = o
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var incID sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT incident_id, outcome, refusal FROM events WHERE id = ?`, id).Scan(&incID, &o.Outcome, &o.Refusal)
-		o.IncidentID, o.Duplicate = incID.Int64, true
-		return o, err
-	}
+	return out, nil
+}
 
+// prefetch reads, for every group the batch's events name, its newest
+// incident and those of its alerts the events name: a query or two per
+// group instead of one per event.
+func (b *batch) prefetch(envs []incidents.Envelope) error {
+	keys := map[string][]string{}
+	var groups []string
+	for i := range envs {
+		ev := envs[i].Event
+		if ev == nil {
+			continue
+		}
+		if _, ok := b.seen[envs[i].ID()]; ok {
+			continue
+		}
+		if _, ok := keys[ev.GroupKey]; !ok {
+			groups = append(groups, ev.GroupKey)
+		}
+		keys[ev.GroupKey] = append(keys[ev.GroupKey], ev.DedupKey)
+	}
+	for _, g := range groups {
+		inc, err := scanIncident(b.row(b.src.incidentByGroup, g))
+		if errors.Is(err, sql.ErrNoRows) {
+			b.newest[g] = 0
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b.byID[inc.ID], b.newest[g] = inc, inc.ID
+		want := keys[g]
+		for start := 0; start < len(want); start += 500 {
+			chunk := want[start:min(start+500, len(want))]
+			args := []any{inc.ID}
+			for _, k := range chunk {
+				args = append(args, k)
+				b.alerts[alertKey{inc.ID, k}] = nil // absent unless found
+			}
+			rows, err := b.tx.QueryContext(b.ctx, `SELECT `+alertCols+` FROM alerts WHERE incident_id = ? AND dedup_key IN (?`+
+				strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				a, err := scanAlert(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				b.alerts[alertKey{inc.ID, a.DedupKey}] = a
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyOne(b *batch, env *incidents.Envelope) (incidents.Outcome, error) {
+	id := env.ID()
+	if o, ok := b.seen[id]; ok {
+		o.Duplicate = true
+		return o, nil
+	}
+	o := incidents.Outcome{ID: id}
 	var ch incidents.Change
 	if env.Command != nil {
 		c := env.Command
 		o.IncidentID = c.IncidentID
-		inc, err := scanIncident(tx.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = ?`, c.IncidentID))
+		inc, err := b.incident(c.IncidentID)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			o.IncidentID = 0
-			err = &incidents.NotFoundError{ID: c.IncidentID}
 		case err != nil:
 			return o, err
+		case inc == nil:
+			o.IncidentID = 0
+			err = &incidents.NotFoundError{ID: c.IncidentID}
 		default:
 			ch, err = s.rules.ApplyCommand(inc, c, env.At)
 		}
@@ -115,14 +332,14 @@ func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, env *incidents.Envelop
 			o.Outcome, o.Refusal = "refused", err.Error()
 		}
 	} else {
-		v, err := s.view(ctx, tx, env.Event)
+		v, err := b.view(env.Event)
 		if err != nil {
 			return o, err
 		}
 		ch = s.rules.ApplyEvent(v, env.Event, env.At, env.Origin)
 	}
 	if o.Refusal == "" {
-		if err := s.write(ctx, tx, &ch, env); err != nil {
+		if err := b.write(&ch, env); err != nil {
 			return o, err
 		}
 		o.Outcome = ch.Outcome
@@ -130,97 +347,179 @@ func (s *Store) applyOne(ctx context.Context, tx *sql.Tx, env *incidents.Envelop
 			o.IncidentID = ch.Incident.ID
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE events SET incident_id = ?, outcome = ?, refusal = ? WHERE id = ?`,
-		sql.NullInt64{Int64: o.IncidentID, Valid: o.IncidentID != 0}, o.Outcome, o.Refusal, id)
-	return o, err
+	b.seen[id] = o
+	b.events = append(b.events, id, env.Seq, nanos(env.At), nanos(s.now()),
+		sql.NullInt64{Int64: o.IncidentID, Valid: o.IncidentID != 0}, o.Outcome, o.Refusal)
+	return o, nil
 }
 
-// view loads what the rules need to know of an event's group: its newest
-// incident, the event's alert there, and the other firing alerts in brief.
-func (s *Store) view(ctx context.Context, tx *sql.Tx, ev *incidents.Event) (incidents.View, error) {
-	var v incidents.View
-	inc, err := scanIncident(tx.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`, ev.GroupKey))
+// incident returns incident id, nil if there is none.
+func (b *batch) incident(id int64) (*incidents.Incident, error) {
+	if inc, ok := b.byID[id]; ok {
+		return inc, nil
+	}
+	inc, err := scanIncident(b.row(b.src.incidentByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return v, nil
+		return nil, nil
 	}
 	if err != nil {
-		return v, err
+		return nil, err
 	}
-	v.Incident = inc
-	a, err := scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE incident_id = ? AND dedup_key = ?`, inc.ID, ev.DedupKey))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return v, err
-	default:
-		v.Alert = a
-	}
-	var rank int
-	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(max(CASE severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END), 0)
-		FROM alerts WHERE incident_id = ? AND status = 'firing' AND dedup_key <> ?`, inc.ID, ev.DedupKey).Scan(&v.OtherFiring, &rank)
-	v.OtherMax = incidents.SeverityFromRank(rank)
-	return v, err
+	b.byID[id] = inc
+	return inc, nil
 }
 
-func (s *Store) write(ctx context.Context, tx *sql.Tx, ch *incidents.Change, env *incidents.Envelope) error {
+// view is what the rules need to know of an event's group: its newest
+// incident and the event's alert there.
+func (b *batch) view(ev *incidents.Event) (incidents.View, error) {
+	var v incidents.View
+	id, ok := b.newest[ev.GroupKey]
+	if !ok {
+		inc, err := scanIncident(b.row(b.src.incidentByGroup, ev.GroupKey))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return v, err
+		default:
+			if cached, ok := b.byID[inc.ID]; ok {
+				inc = cached // a command of this batch changed it
+			}
+			b.byID[inc.ID] = inc
+			id = inc.ID
+		}
+		b.newest[ev.GroupKey] = id
+	}
+	if id == 0 {
+		return v, nil
+	}
+	v.Incident = b.byID[id]
+	k := alertKey{id, ev.DedupKey}
+	a, ok := b.alerts[k]
+	if !ok && !b.created[id] {
+		var err error
+		a, err = scanAlert(b.row(b.src.alertByKey, id, ev.DedupKey))
+		if errors.Is(err, sql.ErrNoRows) {
+			a, err = nil, nil
+		}
+		if err != nil {
+			return v, err
+		}
+		b.alerts[k] = a
+	}
+	v.Alert = a
+	return v, nil
+}
+
+func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 	inc := ch.Incident
 	if inc == nil {
 		return nil
 	}
 	if inc.ID == 0 {
-		res, err := tx.ExecContext(ctx, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
-			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title, nanos(inc.CreatedAt), nanos(inc.UpdatedAt),
-			inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts)
+		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
+			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
+			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3])
 		if err != nil {
 			return err
 		}
 		if inc.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-	} else {
-		_, err := tx.ExecContext(ctx, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
-			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ? WHERE id = ?`,
-			inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
-			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.ID)
+		b.created[inc.ID] = true
+		b.newest[inc.GroupKey] = inc.ID
+	} else if !b.isDirty[inc.ID] {
+		b.isDirty[inc.ID] = true
+		b.dirty = append(b.dirty, inc.ID)
+	}
+	b.byID[inc.ID] = inc
+	if a := ch.Alert; a != nil {
+		k := alertKey{inc.ID, a.DedupKey}
+		b.alerts[k] = a
+		if !b.alertDirt[k] {
+			b.alertDirt[k] = true
+			b.alertRows = append(b.alertRows, k)
+		}
+	}
+	if ch.ResolveAlerts {
+		// Write what is pending first, then resolve the lot in the table.
+		if err := b.flushAlerts(); err != nil {
+			return err
+		}
+		if _, err := b.exec(b.src.alertsResolveAll, nanos(env.At), nanos(env.At), inc.ID); err != nil {
+			return err
+		}
+		for k := range b.alerts {
+			if k.incident == inc.ID {
+				delete(b.alerts, k)
+			}
+		}
+		delete(b.created, inc.ID) // its alerts are in the table now
+
+	}
+	for _, e := range ch.Timeline {
+		b.timeline = append(b.timeline, inc.ID, nanos(e.At), e.Kind, e.Actor, e.Origin, e.Detail)
+	}
+	return nil
+}
+
+func (s *Store) flush(b *batch) error {
+	for _, id := range b.dirty {
+		inc := b.byID[id]
+		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
+			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
+			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.ID)
 		if err != nil {
 			return err
 		}
 	}
-	if a := ch.Alert; a != nil {
-		labels, err := json.Marshal(a.Labels)
-		if err != nil {
-			return err
-		}
-		if a.Labels == nil {
-			labels = []byte("{}")
+	if err := b.flushAlerts(); err != nil {
+		return err
+	}
+	if err := b.insertRows(b.src.timelineInsert, 6, b.timeline); err != nil {
+		return err
+	}
+	return b.insertRows(b.src.eventInsert, 7, b.events)
+}
+
+func (b *batch) flushAlerts() error {
+	rows := make([]any, 0, 11*len(b.alertRows))
+	for _, k := range b.alertRows {
+		a := b.alerts[k]
+		labels := []byte("{}")
+		if a.Labels != nil {
+			var err error
+			if labels, err = json.Marshal(a.Labels); err != nil {
+				return err
+			}
 		}
 		var links []byte
 		if len(a.Links) > 0 {
+			var err error
 			if links, err = json.Marshal(a.Links); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO alerts (incident_id, `+alertCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (incident_id, dedup_key) DO UPDATE SET status = excluded.status, severity = excluded.severity,
-			summary = excluded.summary, labels = excluded.labels, details = excluded.details, links = excluded.links, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-			updated_at = excluded.updated_at`,
-			inc.ID, a.DedupKey, a.Status, a.Severity, a.Summary, string(labels), string(a.Details), string(links), nanos(a.StartsAt), nullNanos(a.EndsAt), nanos(a.UpdatedAt))
-		if err != nil {
-			return err
-		}
+		rows = append(rows, k.incident, a.DedupKey, a.Status, a.Severity, a.Summary, string(labels),
+			string(a.Details), string(links), nanos(a.StartsAt), nullNanos(a.EndsAt), nanos(a.UpdatedAt))
 	}
-	if ch.ResolveAlerts {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? WHERE incident_id = ? AND status = 'firing'`,
-			nanos(env.At), nanos(env.At), inc.ID); err != nil {
+	b.alertRows = b.alertRows[:0]
+	clear(b.alertDirt)
+	return b.insertRows(b.src.alertUpsert, 11, rows)
+}
+
+// insertRows writes flattened rows of cols values, as many at a time as
+// the statements allow.
+func (b *batch) insertRows(stmts [len(rowsPerStmt)]*sql.Stmt, cols int, rows []any) error {
+	for len(rows) > 0 {
+		i := 0
+		for len(rows) < rowsPerStmt[i]*cols {
+			i++
+		}
+		n, st := rowsPerStmt[i], stmts[i]
+		if _, err := b.exec(st, rows[:n*cols]...); err != nil {
 			return err
 		}
-	}
-	for _, e := range ch.Timeline {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO timeline (incident_id, at, kind, actor, origin, detail) VALUES (?, ?, ?, ?, ?, ?)`,
-			inc.ID, nanos(e.At), e.Kind, e.Actor, e.Origin, e.Detail); err != nil {
-			return err
-		}
+		rows = rows[n*cols:]
 	}
 	return nil
 }

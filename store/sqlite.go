@@ -28,6 +28,8 @@ type Store struct {
 	r     *sql.DB // readers
 	rules incidents.Rules
 	now   func() time.Time
+	st    statements
+	stmts []*sql.Stmt // every prepared statement, to close
 }
 
 // Options tune the database.
@@ -58,6 +60,7 @@ func Open(path string, opts Options) (*Store, error) {
 	q.Set("_txlock", "immediate")
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", opts.Synchronous)
+	q.Set("_cache_size", "-65536")
 	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -66,6 +69,10 @@ func Open(path string, opts Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w, rules: opts.Rules, now: opts.Now}
 	if err := s.migrate(context.Background()); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := s.prepare(context.Background()); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -85,7 +92,11 @@ func Open(path string, opts Options) (*Store, error) {
 
 // Close closes the database; a checkpoint folds the WAL into the file.
 func (s *Store) Close() error {
-	rerr := s.r.Close()
+	var rerr error
+	for _, st := range s.stmts {
+		rerr = errors.Join(rerr, st.Close())
+	}
+	rerr = errors.Join(rerr, s.r.Close())
 	if _, err := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		rerr = errors.Join(rerr, err)
 	}

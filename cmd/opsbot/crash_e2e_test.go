@@ -146,4 +146,3 @@ func TestCrashLosesNothing(t *testing.T) {
 		})
 	}
 }
-

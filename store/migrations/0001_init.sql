@@ -12,7 +12,11 @@ CREATE TABLE incidents (
 	acknowledged_at INTEGER,
 	resolved_at     INTEGER,
 	snoozed_until   INTEGER,
-	firing_alerts   INTEGER NOT NULL DEFAULT 0
+	firing_alerts   INTEGER NOT NULL DEFAULT 0,
+	-- firing alerts by severity, so no event has to count them
+	firing_info     INTEGER NOT NULL DEFAULT 0,
+	firing_warning  INTEGER NOT NULL DEFAULT 0,
+	firing_critical INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX incidents_group ON incidents (group_key, id);
 CREATE INDEX incidents_state ON incidents (state, id);
@@ -31,7 +35,6 @@ CREATE TABLE alerts (
 	updated_at  INTEGER NOT NULL,
 	PRIMARY KEY (incident_id, dedup_key)
 ) WITHOUT ROWID;
-CREATE INDEX alerts_firing ON alerts (incident_id, status);
 
 CREATE TABLE timeline (
 	id          INTEGER PRIMARY KEY,
