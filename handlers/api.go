@@ -65,21 +65,28 @@ func (s *Server) incidentID(w http.ResponseWriter, r *http.Request) (int64, bool
 	return id, true
 }
 
+// incident loads an incident, answering 404 or 500 itself if it cannot.
+func (s *Server) incident(w http.ResponseWriter, r *http.Request, id int64) (*incidents.Incident, bool) {
+	inc, err := s.Reader.Incident(r.Context(), id)
+	if errors.Is(err, incidents.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return nil, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return nil, false
+	}
+	return inc, true
+}
+
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.incidentID(w, r)
 	if !ok {
 		return
 	}
-	inc, err := s.Reader.Incident(r.Context(), id)
-	if errors.Is(err, incidents.ErrNotFound) {
-		writeError(w, http.StatusNotFound, err.Error())
-		return
+	if inc, ok := s.incident(w, r, id); ok {
+		writeJSON(w, http.StatusOK, inc)
 	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inc)
 }
 
 // CommandRequest is the optional body of POST /api/v1/incidents/{id}/{verb}.
@@ -144,13 +151,8 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	// Refuse what the incident's state already rules out, before anything
 	// is stored; the reducer checks again against the state it applies to.
-	inc, err := s.Reader.Incident(r.Context(), id)
-	if errors.Is(err, incidents.ErrNotFound) {
-		writeError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	inc, ok := s.incident(w, r, id)
+	if !ok {
 		return
 	}
 	if err := c.Check(inc); err != nil {
@@ -176,9 +178,7 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, o.Refusal)
 		return
 	}
-	inc, err = s.Reader.Incident(ctx, id)
-	if err != nil {
-		s.internal(w, r, err)
+	if inc, ok = s.incident(w, r, id); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, CommandResponse{Status: "applied", EventID: env.ID(), Outcome: o.Outcome, Incident: inc})

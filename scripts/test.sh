@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with Go: installs what the
-# tests run against (Debian's Alertmanager, a C compiler for SQLite), fetches
+# tests run against (Debian's Alertmanager and nats-server, a C compiler for
+# SQLite), fetches
 # the Go modules, checks vet and gofmt, and runs every test with -race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if ((${#need[@]})); then
 	sudo=""
