@@ -60,13 +60,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer os.RemoveAll(tmp)
 
+	opsPID := 0
 	if *server == "" {
 		srv, err := startSelf(ctx, tmp, *sync)
 		if err != nil {
 			return err
 		}
 		defer srv.stop()
-		*server = srv.url
+		*server, opsPID = srv.url, srv.cmd.Process.Pid
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	started := time.Now().UTC()
@@ -83,6 +84,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("reading %s/metrics: %w", *server, err)
 	}
+	cpu0 := cpuTime(opsPID)
 	t0 := time.Now()
 	lat, err := post(ctx, *server+"/hooks/alertmanager", token, bodies, *clients)
 	if err != nil {
@@ -105,13 +107,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		time.Sleep(25 * time.Millisecond)
 	}
 	committed := time.Since(t0)
+	opsCPU := perAlert(cpuTime(opsPID)-cpu0, total)
 	rss, _ := scrapeSum(ctx, *server, "opsbot_process_peak_resident_memory_bytes")
 	opsRate := float64(total) / committed.Seconds()
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\talerts/s\twebhook p50\twebhook p99\tpeak RSS\t")
-	fmt.Fprintf(tw, "opsbot, stored and committed to incidents\t%.0f\t%s\t%s\t%.1f MiB\t\n", opsRate, pct(lat, 50), pct(lat, 99), rss/(1<<20))
-	fmt.Fprintf(tw, "opsbot, stored in JetStream (answered)\t%.0f\t\t\t\t\n", float64(total)/posted.Seconds())
+	fmt.Fprintln(tw, "\talerts/s\twebhook p50\twebhook p99\tpeak RSS\tCPU per alert\t")
+	fmt.Fprintf(tw, "opsbot, stored and committed to incidents\t%.0f\t%s\t%s\t%.1f MiB\t%s\t\n", opsRate, pct(lat, 50), pct(lat, 99), rss/(1<<20), opsCPU)
+	fmt.Fprintf(tw, "opsbot, stored in JetStream (answered)\t%.0f\t\t\t\t\t\n", float64(total)/posted.Seconds())
 
 	amURL, amPID := *am, 0
 	if *am == "auto" {
@@ -134,19 +137,21 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 		}
+		amCPU0 := cpuTime(amPID)
 		t1 := time.Now()
 		amLat, err := post(ctx, amURL+"/api/v2/alerts", "", amBodies, *clients)
 		if err != nil {
 			return err
 		}
 		amRate := float64(total) / time.Since(t1).Seconds()
+		amCPU := perAlert(cpuTime(amPID)-amCPU0, total)
 		amRSS := "-"
 		if amPID != 0 {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", amPID)); err == nil {
 				amRSS = fmt.Sprintf("%.1f MiB", vmHWM(string(b))/(1<<20))
 			}
 		}
-		fmt.Fprintf(tw, "alertmanager, accepted into memory\t%.0f\t%s\t%s\t%s\t\n", amRate, pct(amLat, 50), pct(amLat, 99), amRSS)
+		fmt.Fprintf(tw, "alertmanager, accepted into memory\t%.0f\t%s\t%s\t%s\t%s\t\n", amRate, pct(amLat, 50), pct(amLat, 99), amRSS, amCPU)
 		tw.Flush()
 		fmt.Fprintf(stdout, "\nratio opsbot committed / alertmanager accepted: %.2f\n", opsRate/amRate)
 		return nil
@@ -267,6 +272,34 @@ func scrapeSum(ctx context.Context, url, name string) (float64, error) {
 		}
 	}
 	return sum, sc.Err()
+}
+
+// cpuTime is the user and system CPU time process pid has used, 0 if
+// unknown (pid 0: a server this command did not start).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+func perAlert(d time.Duration, n int) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(n))
 }
 
 func vmHWM(status string) float64 {
