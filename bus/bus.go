@@ -24,6 +24,7 @@ import (
 // Subjects of the stream.
 const (
 	EventSubjects   = "opsbot.events.>"
+	RawSubjects     = "opsbot.raw.>"
 	CommandSubjects = "opsbot.commands.>"
 	ConsumerName    = "opsbot-reducer"
 	// HeaderOrigin says where a message came from, for the timeline.
@@ -32,6 +33,10 @@ const (
 
 // EventSubject is the subject a source's normalized events are published on.
 func EventSubject(source string) string { return "opsbot.events." + source }
+
+// RawSubject is the subject a source's own payloads (an Alertmanager
+// webhook body, say) are published on, to be decoded by the reducer.
+func RawSubject(source string) string { return "opsbot.raw." + source }
 
 // Config says where NATS is and how the stream is kept.
 type Config struct {
@@ -121,7 +126,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "opsbot events and commands",
-		Subjects:    []string{EventSubjects, CommandSubjects},
+		Subjects:    []string{EventSubjects, RawSubjects, CommandSubjects},
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(cfg.Replicas, 1),
 		Retention:   jetstream.LimitsPolicy,

@@ -37,28 +37,60 @@ func (b *Bus) PublishEvents(ctx context.Context, evs []*incidents.Event, origin 
 		if err != nil {
 			return err
 		}
-		h := sha256.New()
-		for _, ev := range evs[start : start+n] {
-			h.Write([]byte(ev.ID))
-			h.Write([]byte{0})
-		}
-		id := evs[start].Source + ":batch:" + hex.EncodeToString(h.Sum(nil)[:16])
-		kept := b.keep(id, evs[start:start+n])
-		f, err := b.publishAsync(ctx, EventSubject(evs[start].Source), id, origin, body)
+		f, id, err := b.publishKept(ctx, EventSubject(evs[start].Source), body, evs[start:start+n], origin)
 		if err != nil {
-			b.take(id)
 			return err
 		}
-		futures = append(futures, f)
-		ids = append(ids, id)
-		if !kept {
-			ids[len(ids)-1] = ""
-		}
+		futures, ids = append(futures, f), append(ids, id)
 		start += n
 	}
+	return b.settle(ctx, futures, ids)
+}
+
+// PublishRaw publishes a source's payload as it came, for the reducer to
+// decode with the same decoder that made evs from it, and returns once
+// JetStream has stored it. A payload too large for one NATS message goes
+// as its events instead.
+func (b *Bus) PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin string) error {
+	if len(body) > int(b.pubNC.MaxPayload())-4096 {
+		return b.PublishEvents(ctx, evs, origin)
+	}
+	f, id, err := b.publishKept(ctx, RawSubject(source), body, evs, origin)
+	if err != nil {
+		return err
+	}
+	return b.settle(ctx, []jetstream.PubAckFuture{f}, []string{id})
+}
+
+// publishKept publishes body, whose events are evs, with an id derived from
+// theirs (so a retried webhook is stored once), and hands evs to the
+// reducer. It returns the id if the events were kept.
+func (b *Bus) publishKept(ctx context.Context, subject string, body []byte, evs []*incidents.Event, origin string) (jetstream.PubAckFuture, string, error) {
+	h := sha256.New()
+	for _, ev := range evs {
+		h.Write([]byte(ev.ID))
+		h.Write([]byte{0})
+	}
+	id := evs[0].Source + ":batch:" + hex.EncodeToString(h.Sum(nil)[:16])
+	kept := b.keep(id, evs)
+	f, err := b.publishAsync(ctx, subject, id, origin, body)
+	if err != nil {
+		if kept {
+			b.take(id)
+		}
+		return nil, "", err
+	}
+	if !kept {
+		id = ""
+	}
+	return f, id, nil
+}
+
+// settle waits for the acknowledgements and drops what was kept for the
+// reducer of messages it will never see: duplicates and failures.
+func (b *Bus) settle(ctx context.Context, futures []jetstream.PubAckFuture, ids []string) error {
 	acks, err := wait(ctx, futures)
 	for i, id := range ids {
-		// Nothing will be delivered for a duplicate or a failed message.
 		if id != "" && (i >= len(acks) || acks[i].Duplicate) {
 			b.take(id)
 		}

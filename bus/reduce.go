@@ -12,6 +12,9 @@ import (
 	"github.com/opsbot/opsbot/incidents"
 )
 
+// RawDecoder turns a source's own payload into events, as its HTTP hook does.
+type RawDecoder func(body []byte) ([]*incidents.Event, error)
+
 // Applier applies a batch of stream messages in one transaction.
 type Applier interface {
 	Apply(ctx context.Context, batch []incidents.Envelope) ([]incidents.Outcome, error)
@@ -21,6 +24,8 @@ type Applier interface {
 type Hooks struct {
 	Applied  func(batch []incidents.Envelope, out []incidents.Outcome)
 	Rejected func(subject, reason string)
+	// Raw decodes opsbot.raw.<source> payloads, by source.
+	Raw map[string]RawDecoder
 }
 
 // lingerFor is how long the reducer waits to fill a batch.
@@ -35,7 +40,7 @@ func (b *Bus) Reduce(ctx context.Context, a Applier, defaultSev incidents.Severi
 	// while the previous batch is being written.
 	msgs := make(chan decoded, 2*size)
 	cc, err := b.cons.Consume(func(m jetstream.Msg) {
-		envs, err := b.decode(m, defaultSev)
+		envs, err := b.decode(m, defaultSev, h.Raw)
 		msgs <- decoded{m, envs, err}
 	},
 		jetstream.PullMaxMessages(2*size),
@@ -142,7 +147,7 @@ func (b *Bus) applyBatch(a Applier, batch []decoded, h Hooks) {
 }
 
 // decode turns a stream message into envelopes, or says why it cannot.
-func (b *Bus) decode(m jetstream.Msg, defaultSev incidents.Severity) ([]incidents.Envelope, error) {
+func (b *Bus) decode(m jetstream.Msg, defaultSev incidents.Severity, raw map[string]RawDecoder) ([]incidents.Envelope, error) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return nil, err
@@ -161,6 +166,22 @@ func (b *Bus) decode(m jetstream.Msg, defaultSev incidents.Severity) ([]incident
 	}
 	subject := m.Subject()
 	switch {
+	case strings.HasPrefix(subject, "opsbot.raw."):
+		source := strings.TrimPrefix(subject, "opsbot.raw.")
+		dec, ok := raw[source]
+		if !ok {
+			return nil, fmt.Errorf("no decoder for raw %s payloads", source)
+		}
+		evs, err := dec(m.Data())
+		if err != nil {
+			return nil, fmt.Errorf("%s payload: %w", source, err)
+		}
+		out := make([]incidents.Envelope, len(evs))
+		for i, ev := range evs {
+			out[i] = env
+			out[i].Event = ev
+		}
+		return out, nil
 	case strings.HasPrefix(subject, "opsbot.events."):
 		var body struct {
 			incidents.Event

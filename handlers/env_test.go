@@ -51,19 +51,23 @@ func newEnv(t *testing.T, tokens ...handlers.Token) *env {
 	}
 	results := &bus.Results{}
 	metrics := handlers.NewMetrics(handlers.StateSource{OpenCounts: st.OpenCounts, Lag: b.Lag})
+	am := alertmanager.Source{SeverityLabel: "severity", DefaultSeverity: incidents.Warning,
+		Severities: map[string]string{"critical": "critical", "page": "critical", "warning": "warning"}}
 	srv := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
 		Ready:  func(ctx context.Context) error { return b.Ready(ctx) },
 		Tokens: tokens, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, WaitTimeout: 5 * time.Second,
 		DefaultSeverity: incidents.Warning, Rules: rules, NewID: func() string { return time.Now().Format(time.RFC3339Nano) },
-		Alertmanager: alertmanager.Source{SeverityLabel: "severity", DefaultSeverity: incidents.Warning,
-			Severities: map[string]string{"critical": "critical", "page": "critical", "warning": "warning"}},
+		Alertmanager: am,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.Reduce(ctx, st, incidents.Warning, bus.Hooks{Applied: func(_ []incidents.Envelope, out []incidents.Outcome) { results.Deliver(out) }})
+		b.Reduce(ctx, st, incidents.Warning, bus.Hooks{
+			Applied: func(_ []incidents.Envelope, out []incidents.Outcome) { results.Deliver(out) },
+			Raw:     map[string]bus.RawDecoder{"alertmanager": am.DecodeEvents},
+		})
 	}()
 	hs := httptest.NewServer(srv.Handler())
 	e := &env{t: t, bus: b, store: st, url: hs.URL}

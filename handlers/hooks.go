@@ -23,7 +23,7 @@ func (s *Server) alertmanagerHook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid Alertmanager webhook: "+err.Error())
 		return
 	}
-	if !s.publish(w, r, evs) {
+	if !s.publish(w, r, evs, body) {
 		return
 	}
 	if m.TruncatedAlerts > 0 {

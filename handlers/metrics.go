@@ -72,8 +72,11 @@ func (m *Metrics) rejected(source, reason string, n int) {
 // Rejected counts a stream message the reducer could not decode.
 func (m *Metrics) Rejected(subject, reason string) {
 	source := strings.TrimPrefix(subject, "opsbot.events.")
-	if strings.HasPrefix(subject, "opsbot.commands.") {
+	switch {
+	case strings.HasPrefix(subject, "opsbot.commands."):
 		source = "command"
+	case strings.HasPrefix(subject, "opsbot.raw."):
+		source = "raw" // the source name is the publisher's to choose: keep the label set small
 	}
 	m.rejected(source, reason, 1)
 }

@@ -25,6 +25,8 @@ import (
 // Publisher stores events and commands on the bus.
 type Publisher interface {
 	PublishEvents(ctx context.Context, evs []*incidents.Event, origin string) error
+	// PublishRaw stores a source's payload as it came; evs are its events.
+	PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin string) error
 	PublishCommand(ctx context.Context, c *incidents.Command) error
 }
 
@@ -168,11 +170,18 @@ func origin(r *http.Request) string {
 	return fmt.Sprintf("http %s %s from %s (token %s)", r.Method, r.URL.Path, r.RemoteAddr, caller(r))
 }
 
-// publish stores events and answers 503 itself if the bus cannot.
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, evs []*incidents.Event) bool {
+// publish stores events (with raw, the payload they came from) and answers
+// 503 itself if the bus cannot.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, evs []*incidents.Event, raw []byte) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), s.PublishTimeout)
 	defer cancel()
-	if err := s.Publisher.PublishEvents(ctx, evs, origin(r)); err != nil {
+	var err error
+	if raw != nil {
+		err = s.Publisher.PublishRaw(ctx, evs[0].Source, raw, evs, origin(r))
+	} else {
+		err = s.Publisher.PublishEvents(ctx, evs, origin(r))
+	}
+	if err != nil {
 		s.Log.Error("publish failed", "path", r.URL.Path, "events", len(evs), "err", err)
 		s.Metrics.rejected(evs[0].Source, "unavailable", len(evs))
 		w.Header().Set("Retry-After", "5")

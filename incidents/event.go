@@ -3,7 +3,6 @@ package incidents
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
 	"unicode/utf8"
 )
@@ -52,10 +51,19 @@ const (
 	MaxTextLen    = 4096
 )
 
-var sourceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
-// ValidSource reports whether s can name a source (and a NATS subject token).
-func ValidSource(s string) bool { return sourceRE.MatchString(s) }
+// ValidSource reports whether s can name a source (and a NATS subject
+// token): 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit.
+func ValidSource(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '_' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // InvalidError is bad input: it says which field and why, and changes nothing.
 type InvalidError struct {
@@ -79,7 +87,7 @@ func (e *Event) Validate(defaultSev Severity) error {
 		return invalid("id", "is longer than %d bytes", MaxIDLen)
 	}
 	if !ValidSource(e.Source) {
-		return invalid("source", "must match %s", sourceRE)
+		return invalid("source", "must be 1 to 64 of a-z, 0-9, _ and -, not %q", truncate(e.Source, 80))
 	}
 	if e.Action != Trigger && e.Action != Resolve {
 		return invalid("action", "must be %q or %q, not %q", Trigger, Resolve, e.Action)

@@ -68,6 +68,26 @@ type statements struct {
 	alertsResolveAll                          *sql.Stmt
 	// the multi-row inserts, one statement per size in rowsPerStmt
 	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
+	// look-ups of many keys, one statement per size in keysPerStmt
+	eventsSeen, alertsByKeys [len(keysPerStmt)]*sql.Stmt
+}
+
+// keysPerStmt are the sizes of the IN (...) look-ups, smallest first; a
+// shorter list is padded by repeating its last key.
+var keysPerStmt = [...]int{8, 32, 128, 512}
+
+// inArgs pads keys to the size of the smallest look-up that takes them all
+// (at most the largest) and says which that is.
+func inArgs(prefix []any, keys []string) (int, []any) {
+	i := 0
+	for i < len(keysPerStmt)-1 && keysPerStmt[i] < len(keys) {
+		i++
+	}
+	args := prefix
+	for j := range keysPerStmt[i] {
+		args = append(args, keys[min(j, len(keys)-1)])
+	}
+	return i, args
 }
 
 // rowsPerStmt are the sizes of the multi-row inserts, largest first.
@@ -104,6 +124,15 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.alertsResolveAll, `UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? WHERE incident_id = ? AND status = 'firing'`},
 	} {
 		if err := s.prepareOne(ctx, p.dst, p.sql); err != nil {
+			return err
+		}
+	}
+	for i, n := range keysPerStmt {
+		in := "(?" + strings.Repeat(", ?", n-1) + ")"
+		if err := s.prepareOne(ctx, &s.st.eventsSeen[i], `SELECT id, incident_id, outcome, refusal FROM events WHERE id IN `+in); err != nil {
+			return err
+		}
+		if err := s.prepareOne(ctx, &s.st.alertsByKeys[i], `SELECT `+alertCols+` FROM alerts WHERE incident_id = ? AND dedup_key IN `+in); err != nil {
 			return err
 		}
 	}
@@ -193,7 +222,7 @@ func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]inciden
 		byID: map[int64]*incidents.Incident{}, newest: map[string]int64{}, created: map[int64]bool{},
 		isDirty: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
 	}
-	if b.seen, err = seen(ctx, tx, envs); err != nil {
+	if b.seen, err = b.applied(envs); err != nil {
 		return nil, fmt.Errorf("store: applied ids: %w", err)
 	}
 	if err := b.prefetch(envs); err != nil {
@@ -216,17 +245,18 @@ func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]inciden
 	return out, nil
 }
 
-// seen returns the outcomes of the envelopes that were applied before.
-func seen(ctx context.Context, tx *sql.Tx, envs []incidents.Envelope) (map[string]incidents.Outcome, error) {
+// applied returns the outcomes of the envelopes that were applied before.
+func (b *batch) applied(envs []incidents.Envelope) (map[string]incidents.Outcome, error) {
 	out := map[string]incidents.Outcome{}
-	for start := 0; start < len(envs); start += 500 {
-		chunk := envs[start:min(start+500, len(envs))]
-		args := make([]any, len(chunk))
+	max := keysPerStmt[len(keysPerStmt)-1]
+	for start := 0; start < len(envs); start += max {
+		chunk := envs[start:min(start+max, len(envs))]
+		ids := make([]string, len(chunk))
 		for i := range chunk {
-			args[i] = chunk[i].ID()
+			ids[i] = chunk[i].ID()
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, outcome, refusal FROM events WHERE id IN (?`+
-			strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		i, args := inArgs(nil, ids)
+		rows, err := b.stmt(b.src.eventsSeen[i]).QueryContext(b.ctx, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -279,15 +309,14 @@ func (b *batch) prefetch(envs []incidents.Envelope) error {
 		}
 		b.byID[inc.ID], b.newest[g] = inc, inc.ID
 		want := keys[g]
-		for start := 0; start < len(want); start += 500 {
-			chunk := want[start:min(start+500, len(want))]
-			args := []any{inc.ID}
+		max := keysPerStmt[len(keysPerStmt)-1]
+		for start := 0; start < len(want); start += max {
+			chunk := want[start:min(start+max, len(want))]
 			for _, k := range chunk {
-				args = append(args, k)
 				b.alerts[alertKey{inc.ID, k}] = nil // absent unless found
 			}
-			rows, err := b.tx.QueryContext(b.ctx, `SELECT `+alertCols+` FROM alerts WHERE incident_id = ? AND dedup_key IN (?`+
-				strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+			i, args := inArgs([]any{inc.ID}, chunk)
+			rows, err := b.stmt(b.src.alertsByKeys[i]).QueryContext(b.ctx, args...)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,14 @@ func TestNATSPublishers(t *testing.T) {
 	pub("opsbot.events.certcheck", cert, map[string]string{"Nats-Msg-Id": "certcheck:day-1"})
 	// Several events in one message.
 	pub("opsbot.events.certcheck", `{"events":[{"id":"c2","action":"trigger","dedup_key":"cert-nas","group_key":"certs","severity":"info"},{"id":"c3","action":"resolve","dedup_key":"cert-git","group_key":"certs"}]}`, nil)
+	// An Alertmanager webhook body, raw, with no HTTP involved.
+	raw, err := os.ReadFile(filepath.Join("..", "..", "handlers", "alertmanager", "testdata", "firing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub("opsbot.raw.alertmanager", string(raw), nil)
+	pub("opsbot.raw.alertmanager", `{"version":"4","status":"firing"}`, nil)
+	pub("opsbot.raw.uptime-robot", `{}`, nil)
 	// Not events: counted and dropped, nothing else changes.
 	pub("opsbot.events.backup", `{"id":"x","action":"explode","dedup_key":"k"}`, nil)
 	pub("opsbot.events.backup", `not json`, nil)
@@ -65,15 +74,16 @@ func TestNATSPublishers(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return strings.Contains(string(b), `opsbot_events_rejected_total{reason="invalid",source="backup"} 3`)
+		return strings.Contains(string(b), `opsbot_events_rejected_total{reason="invalid",source="backup"} 3`) &&
+			strings.Contains(string(b), `opsbot_events_rejected_total{reason="invalid",source="raw"} 2`)
 	})
 	p.settle(10 * time.Second)
 	byGroup := map[string]*incidents.Incident{}
 	for _, i := range p.all() {
 		byGroup[i.GroupKey] = i
 	}
-	backup, certs := byGroup["restic-nas"], byGroup["certs"]
-	if len(byGroup) != 2 || backup == nil || certs == nil {
+	backup, certs, probes := byGroup["restic-nas"], byGroup["certs"], byGroup[`{}:{alertname="ProbeFailure"}`]
+	if len(byGroup) != 3 || backup == nil || certs == nil || probes == nil || probes.FiringAlerts != 2 || probes.Severity != incidents.Critical {
 		t.Fatalf("incidents: %+v", byGroup)
 	}
 	if backup.Source != "backup" || backup.Severity != incidents.Critical || len(backup.Alerts) != 1 || len(backup.Timeline) != 2 {

@@ -108,6 +108,9 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		tokens = append(tokens, handlers.Token{Name: t.Name, Value: t.Token.Reveal()})
 	}
 	am := cfg.Sources.Alertmanager
+	amSource := alertmanager.Source{
+		GroupBy: am.GroupBy, SeverityLabel: am.SeverityLabel, Severities: am.Severities, DefaultSeverity: rules.DefaultSeverity,
+	}
 	api := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
@@ -118,9 +121,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Alertmanager: alertmanager.Source{
-			GroupBy: am.GroupBy, SeverityLabel: am.SeverityLabel, Severities: am.Severities, DefaultSeverity: rules.DefaultSeverity,
-		},
+		Alertmanager: amSource,
 	}
 
 	reducerCtx, stopReducer := context.WithCancel(context.Background())
@@ -132,6 +133,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 				results.Deliver(out)
 			},
 			Rejected: metrics.Rejected,
+			Raw:      map[string]bus.RawDecoder{"alertmanager": amSource.DecodeEvents},
 		})
 	}()
 	// Whatever happens below, the reducer is drained before NATS and the

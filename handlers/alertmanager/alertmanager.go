@@ -92,6 +92,16 @@ func Decode(body []byte) (*Message, error) {
 	return &m, nil
 }
 
+// DecodeEvents decodes a webhook body and turns it into events: what the
+// HTTP hook does, and what the reducer does with a raw payload from NATS.
+func (src *Source) DecodeEvents(body []byte) ([]*incidents.Event, error) {
+	m, err := Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	return src.Events(m)
+}
+
 // Events turns a message into one event per alert. An event's id is a hash
 // of the alert's firing period and status, so a retried or repeated
 // notification yields the same ids and is applied once.
@@ -119,10 +129,13 @@ func (src *Source) Events(m *Message) ([]*incidents.Event, error) {
 				ev.OccurredAt = a.EndsAt.UTC()
 			}
 		}
-		h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d", fp, a.Status, a.StartsAt.UnixNano(), a.EndsAt.UnixNano()))
+		buf := append(append(make([]byte, 0, 64), fp...), 0)
+		buf = append(append(buf, a.Status...), 0)
+		buf = strconv.AppendInt(append(strconv.AppendInt(buf, a.StartsAt.UnixNano(), 10), 0), a.EndsAt.UnixNano(), 10)
+		h := sha256.Sum256(buf)
 		ev.ID = hex.EncodeToString(h[:16])
 		if len(a.Annotations) > 0 {
-			d, err := json.Marshal(map[string]any{"annotations": a.Annotations, "receiver": m.Receiver})
+			d, err := json.Marshal(details{Annotations: a.Annotations, Receiver: m.Receiver})
 			if err != nil {
 				return nil, err
 			}
@@ -142,6 +155,12 @@ func (src *Source) Events(m *Message) ([]*incidents.Event, error) {
 		evs = append(evs, ev)
 	}
 	return evs, nil
+}
+
+// details are what an event keeps of an alert beyond its labels.
+type details struct {
+	Annotations map[string]string `json:"annotations"`
+	Receiver    string            `json:"receiver,omitempty"`
 }
 
 func (src *Source) groupKey(m *Message, a *Alert) string {
