@@ -3,6 +3,7 @@ module github.com/opsbot/opsbot
 go 1.26.8
 
 require (
+	github.com/goccy/go-json v0.12.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0

@@ -63,31 +63,8 @@ func Decode(body []byte) (*Message, error) {
 	if err := jsonutil.Decode(body, &m); err != nil {
 		return nil, err
 	}
-	switch {
-	case m.Version != "4":
-		return nil, fmt.Errorf("version: must be \"4\" (Alertmanager's webhook payload), not %q", m.Version)
-	case m.Status != "firing" && m.Status != "resolved":
-		return nil, fmt.Errorf("status: must be \"firing\" or \"resolved\", not %q", m.Status)
-	case m.GroupKey == "":
-		return nil, errors.New("groupKey: is required")
-	case len(m.GroupKey) > incidents.MaxKeyLen:
-		return nil, fmt.Errorf("groupKey: is longer than %d bytes", incidents.MaxKeyLen)
-	case len(m.Alerts) == 0:
-		return nil, errors.New("alerts: is empty")
-	case len(m.Alerts) > MaxAlertsPerMessage:
-		return nil, fmt.Errorf("alerts: more than %d alerts in one message (set max_alerts on the receiver)", MaxAlertsPerMessage)
-	}
-	for i, a := range m.Alerts {
-		switch {
-		case a.Status != "firing" && a.Status != "resolved":
-			return nil, fmt.Errorf("alerts[%d].status: must be \"firing\" or \"resolved\", not %q", i, a.Status)
-		case len(a.Labels) == 0:
-			return nil, fmt.Errorf("alerts[%d].labels: is empty", i)
-		case a.StartsAt.IsZero():
-			return nil, fmt.Errorf("alerts[%d].startsAt: is required", i)
-		case len(a.Fingerprint) > 64:
-			return nil, fmt.Errorf("alerts[%d].fingerprint: is longer than 64 bytes", i)
-		}
+	if err := check(&m); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }
@@ -100,6 +77,37 @@ func (src *Source) DecodeEvents(body []byte) ([]*incidents.Event, error) {
 		return nil, err
 	}
 	return src.Events(m)
+}
+
+// check says what is wrong with a decoded message, nil if nothing.
+func check(m *Message) error {
+	switch {
+	case m.Version != "4":
+		return fmt.Errorf("version: must be \"4\" (Alertmanager's webhook payload), not %q", m.Version)
+	case m.Status != "firing" && m.Status != "resolved":
+		return fmt.Errorf("status: must be \"firing\" or \"resolved\", not %q", m.Status)
+	case m.GroupKey == "":
+		return errors.New("groupKey: is required")
+	case len(m.GroupKey) > incidents.MaxKeyLen:
+		return fmt.Errorf("groupKey: is longer than %d bytes", incidents.MaxKeyLen)
+	case len(m.Alerts) == 0:
+		return errors.New("alerts: is empty")
+	case len(m.Alerts) > MaxAlertsPerMessage:
+		return fmt.Errorf("alerts: more than %d alerts in one message (set max_alerts on the receiver)", MaxAlertsPerMessage)
+	}
+	for i, a := range m.Alerts {
+		switch {
+		case a.Status != "firing" && a.Status != "resolved":
+			return fmt.Errorf("alerts[%d].status: must be \"firing\" or \"resolved\", not %q", i, a.Status)
+		case len(a.Labels) == 0:
+			return fmt.Errorf("alerts[%d].labels: is empty", i)
+		case a.StartsAt.IsZero():
+			return fmt.Errorf("alerts[%d].startsAt: is required", i)
+		case len(a.Fingerprint) > 64:
+			return fmt.Errorf("alerts[%d].fingerprint: is longer than 64 bytes", i)
+		}
+	}
+	return nil
 }
 
 // Events turns a message into one event per alert. An event's id is a hash

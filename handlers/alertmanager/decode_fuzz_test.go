@@ -1,6 +1,8 @@
 package alertmanager
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,14 +13,7 @@ import (
 // FuzzDecode: no input panics the decoder, and whatever it
 // accepts becomes valid events with stable ids.
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	seeds(f)
 	src := &Source{SeverityLabel: "severity", DefaultSeverity: incidents.Warning,
 		Severities: map[string]string{"critical": "critical", "warning": "warning"}}
 	grouped := &Source{GroupBy: []string{"instance", "alertname"}, SeverityLabel: "severity", DefaultSeverity: incidents.Info}
@@ -47,3 +42,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// seeds adds the recorded payloads to a fuzz target's corpus.
+func seeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+var errMore = errors.New("more than one value")
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
