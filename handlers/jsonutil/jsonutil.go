@@ -1,13 +1,16 @@
 // Package jsonutil decodes JSON from outside with errors that say where
-// the input is wrong.
+// the input is wrong. It uses goccy/go-json, about three times faster than
+// encoding/json on webhooks, and fuzzed against it
+// (handlers/alertmanager FuzzDecodeAgreesWithStdlib).
 package jsonutil
 
 import (
 	"bytes"
-	json "github.com/goccy/go-json"
 	"errors"
 	"fmt"
 	"io"
+
+	json "github.com/goccy/go-json"
 )
 
 // Decode decodes exactly one JSON value into v.
