@@ -29,6 +29,8 @@ const (
 	ConsumerName    = "opsbot-reducer"
 	// HeaderOrigin says where a message came from, for the timeline.
 	HeaderOrigin = "Opsbot-Origin"
+	// HeaderDelivery identifies the delivery a raw payload came in.
+	HeaderDelivery = "Opsbot-Delivery"
 )
 
 // EventSubject is the subject a source's normalized events are published on.

@@ -37,7 +37,7 @@ func (b *Bus) PublishEvents(ctx context.Context, evs []*incidents.Event, origin 
 		if err != nil {
 			return err
 		}
-		f, id, err := b.publishKept(ctx, EventSubject(evs[start].Source), body, evs[start:start+n], origin)
+		f, id, err := b.publishKept(ctx, EventSubject(evs[start].Source), body, evs[start:start+n], origin, "")
 		if err != nil {
 			return err
 		}
@@ -51,11 +51,11 @@ func (b *Bus) PublishEvents(ctx context.Context, evs []*incidents.Event, origin 
 // decode with the same decoder that made evs from it, and returns once
 // JetStream has stored it. A payload too large for one NATS message goes
 // as its events instead.
-func (b *Bus) PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin string) error {
+func (b *Bus) PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin, delivery string) error {
 	if len(body) > int(b.pubNC.MaxPayload())-4096 {
 		return b.PublishEvents(ctx, evs, origin)
 	}
-	f, id, err := b.publishKept(ctx, RawSubject(source), body, evs, origin)
+	f, id, err := b.publishKept(ctx, RawSubject(source), body, evs, origin, delivery)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (b *Bus) PublishRaw(ctx context.Context, source string, body []byte, evs []
 // publishKept publishes body, whose events are evs, with an id derived from
 // theirs (so a retried webhook is stored once), and hands evs to the
 // reducer. It returns the id if the events were kept.
-func (b *Bus) publishKept(ctx context.Context, subject string, body []byte, evs []*incidents.Event, origin string) (jetstream.PubAckFuture, string, error) {
+func (b *Bus) publishKept(ctx context.Context, subject string, body []byte, evs []*incidents.Event, origin, delivery string) (jetstream.PubAckFuture, string, error) {
 	h := sha256.New()
 	for _, ev := range evs {
 		h.Write([]byte(ev.ID))
@@ -73,7 +73,7 @@ func (b *Bus) publishKept(ctx context.Context, subject string, body []byte, evs 
 	}
 	id := evs[0].Source + ":batch:" + hex.EncodeToString(h.Sum(nil)[:16])
 	kept := b.keep(id, evs)
-	f, err := b.publishAsync(ctx, subject, id, origin, body)
+	f, err := b.publishAsync(ctx, subject, id, origin, delivery, body)
 	if err != nil {
 		if kept {
 			b.take(id)
@@ -126,7 +126,7 @@ func (b *Bus) PublishCommand(ctx context.Context, c *incidents.Command) error {
 		return fmt.Errorf("bus: encode command: %w", err)
 	}
 	env := incidents.Envelope{Command: c}
-	f, err := b.publishAsync(ctx, CommandSubject(c.IncidentID), env.ID(), c.Origin, body)
+	f, err := b.publishAsync(ctx, CommandSubject(c.IncidentID), env.ID(), c.Origin, "", body)
 	if err != nil {
 		return err
 	}
@@ -134,10 +134,13 @@ func (b *Bus) PublishCommand(ctx context.Context, c *incidents.Command) error {
 	return err
 }
 
-func (b *Bus) publishAsync(ctx context.Context, subject, id, origin string, body []byte) (jetstream.PubAckFuture, error) {
+func (b *Bus) publishAsync(ctx context.Context, subject, id, origin, delivery string, body []byte) (jetstream.PubAckFuture, error) {
 	msg := nats.NewMsg(subject)
 	msg.Data = body
 	msg.Header.Set(jetstream.MsgIDHeader, id)
+	if delivery != "" {
+		msg.Header.Set(HeaderDelivery, delivery)
+	}
 	if origin != "" {
 		msg.Header.Set(HeaderOrigin, origin)
 	}

@@ -12,8 +12,10 @@ import (
 	"github.com/opsbot/opsbot/incidents"
 )
 
-// RawDecoder turns a source's own payload into events, as its HTTP hook does.
-type RawDecoder func(body []byte) ([]*incidents.Event, error)
+// RawDecoder turns a source's own payload into events, as its HTTP hook
+// does. delivery identifies the message, for sources whose payloads carry
+// no id or time of their own.
+type RawDecoder func(body []byte, delivery string) ([]*incidents.Event, error)
 
 // Applier applies a batch of stream messages in one transaction.
 type Applier interface {
@@ -172,7 +174,13 @@ func (b *Bus) decode(m jetstream.Msg, defaultSev incidents.Severity, raw map[str
 		if !ok {
 			return nil, fmt.Errorf("no decoder for raw %s payloads", source)
 		}
-		evs, err := dec(m.Data())
+		delivery := m.Headers().Get(HeaderDelivery)
+		if delivery == "" {
+			if delivery = m.Headers().Get(jetstream.MsgIDHeader); delivery == "" {
+				delivery = fmt.Sprintf("seq-%d", meta.Sequence.Stream)
+			}
+		}
+		evs, err := dec(m.Data(), delivery)
 		if err != nil {
 			return nil, fmt.Errorf("%s payload: %w", source, err)
 		}

@@ -74,14 +74,58 @@ type IncidentsConfig struct {
 
 type SourcesConfig struct {
 	Alertmanager AlertmanagerConfig `yaml:"alertmanager"`
+	UptimeKuma   UptimeKumaConfig   `yaml:"uptime_kuma"`
+	Gatus        GatusConfig        `yaml:"gatus"`
+	Diun         DiunConfig         `yaml:"diun"`
+	Drift        DriftConfig        `yaml:"drift"`
+}
+
+// SourceCommon are the keys every source has.
+type SourceCommon struct {
+	// Enabled: a disabled source's hook answers 404 and its NATS payloads
+	// are dropped.
+	Enabled bool `yaml:"enabled"`
+	// Token is accepted on this source's hook only, besides http.tokens.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Labels are added to every event of the source that lacks them.
+	Labels map[string]string `yaml:"labels"`
 }
 
 type AlertmanagerConfig struct {
+	SourceCommon `yaml:",inline"`
 	// GroupBy: empty groups by Alertmanager's own groupKey; otherwise one
 	// incident per combination of these label values.
 	GroupBy       []string          `yaml:"group_by"`
 	SeverityLabel string            `yaml:"severity_label"`
 	Severities    map[string]string `yaml:"severities"`
+}
+
+type UptimeKumaConfig struct {
+	SourceCommon `yaml:",inline"`
+	Severity     string `yaml:"severity"`
+	// GroupBy is "monitor" (an incident per monitor) or "tag:NAME" (per
+	// value of the monitor's tag NAME).
+	GroupBy string `yaml:"group_by"`
+}
+
+type GatusConfig struct {
+	SourceCommon `yaml:",inline"`
+	Severity     string `yaml:"severity"`
+	// GroupBy is "group" (an incident per endpoint group) or "endpoint".
+	GroupBy string `yaml:"group_by"`
+}
+
+type DiunConfig struct {
+	SourceCommon `yaml:",inline"`
+	// Page: image updates open incidents instead of being kept as notices.
+	Page     bool   `yaml:"page"`
+	Severity string `yaml:"severity"`
+}
+
+type DriftConfig struct {
+	SourceCommon `yaml:",inline"`
+	Severity     string `yaml:"severity"`
 }
 
 // Default is the configuration with no file: embedded NATS, data in
@@ -98,15 +142,32 @@ func Default() Config {
 		},
 		Store:     StoreConfig{Synchronous: "full"},
 		Incidents: IncidentsConfig{ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
-		Sources: SourcesConfig{Alertmanager: AlertmanagerConfig{
-			GroupBy:       []string{},
-			SeverityLabel: "severity",
-			Severities: map[string]string{
-				"critical": "critical", "page": "critical", "error": "critical",
-				"warning": "warning", "warn": "warning",
-				"info": "info", "none": "info",
+		Sources: SourcesConfig{
+			Alertmanager: AlertmanagerConfig{
+				SourceCommon:  enabled(),
+				GroupBy:       []string{},
+				SeverityLabel: "severity",
+				Severities: map[string]string{
+					"critical": "critical", "page": "critical", "error": "critical",
+					"warning": "warning", "warn": "warning",
+					"info": "info", "none": "info",
+				},
 			},
-		}},
+			UptimeKuma: UptimeKumaConfig{SourceCommon: enabled(), Severity: "critical", GroupBy: "monitor"},
+			Gatus:      GatusConfig{SourceCommon: enabled(), Severity: "critical", GroupBy: "group"},
+			Diun:       DiunConfig{SourceCommon: enabled(), Severity: "info"},
+			Drift:      DriftConfig{SourceCommon: enabled(), Severity: "warning"},
+		},
+	}
+}
+
+func enabled() SourceCommon { return SourceCommon{Enabled: true, Labels: map[string]string{}} }
+
+// Common returns every source's common keys by source name.
+func (s *SourcesConfig) Common() map[string]*SourceCommon {
+	return map[string]*SourceCommon{
+		"alertmanager": &s.Alertmanager.SourceCommon, "uptime-kuma": &s.UptimeKuma.SourceCommon,
+		"gatus": &s.Gatus.SourceCommon, "diun": &s.Diun.SourceCommon, "drift": &s.Drift.SourceCommon,
 	}
 }
 
@@ -140,6 +201,19 @@ func Parse(body []byte, cfg *Config) error {
 }
 
 func (c *Config) readSecrets() error {
+	for name, sc := range c.Sources.Common() {
+		if sc.TokenFile == "" {
+			continue
+		}
+		if sc.Token != "" {
+			return fmt.Errorf("sources.%s: give token or token_file, not both", name)
+		}
+		b, err := os.ReadFile(sc.TokenFile)
+		if err != nil {
+			return fmt.Errorf("sources.%s.token_file: %w", name, err)
+		}
+		sc.Token = Secret(strings.TrimSpace(string(b)))
+	}
 	for i := range c.HTTP.Tokens {
 		t := &c.HTTP.Tokens[i]
 		if t.TokenFile == "" {
@@ -239,6 +313,28 @@ func (c *Config) Validate() error {
 	if !validSeverity(c.Incidents.DefaultSeverity) {
 		return fmt.Errorf("incidents.default_severity: must be critical, warning or info, not %q", c.Incidents.DefaultSeverity)
 	}
+	for name, sc := range c.Sources.Common() {
+		if sc.Token != "" && len(sc.Token) < 16 {
+			return fmt.Errorf("sources.%s.token: must be at least 16 characters", configName(name))
+		}
+		for k := range sc.Labels {
+			if k == "" {
+				return fmt.Errorf("sources.%s.labels: a label name is empty", configName(name))
+			}
+		}
+	}
+	for name, sev := range map[string]string{"uptime_kuma": c.Sources.UptimeKuma.Severity, "gatus": c.Sources.Gatus.Severity,
+		"diun": c.Sources.Diun.Severity, "drift": c.Sources.Drift.Severity} {
+		if !validSeverity(sev) {
+			return fmt.Errorf("sources.%s.severity: must be critical, warning or info, not %q", name, sev)
+		}
+	}
+	if g := c.Sources.UptimeKuma.GroupBy; g != "monitor" && !(strings.HasPrefix(g, "tag:") && len(g) > 4) {
+		return fmt.Errorf("sources.uptime_kuma.group_by: must be monitor or tag:NAME, not %q", g)
+	}
+	if g := c.Sources.Gatus.GroupBy; g != "group" && g != "endpoint" {
+		return fmt.Errorf("sources.gatus.group_by: must be group or endpoint, not %q", g)
+	}
 	am := c.Sources.Alertmanager
 	for k, v := range am.Severities {
 		if !validSeverity(v) {
@@ -252,6 +348,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// configName is a source's key in the configuration.
+func configName(source string) string { return strings.ReplaceAll(source, "-", "_") }
 
 func validSeverity(s string) bool { return s == "critical" || s == "warning" || s == "info" }
 

@@ -197,3 +197,34 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error; the details are in opsbot's log")
 }
+
+func (s *Server) listNotices(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := incidents.NoticeFilter{Source: q.Get("source"), Limit: 50}
+	if f.Source != "" && !incidents.ValidSource(f.Source) {
+		writeError(w, http.StatusBadRequest, "source: not a source name")
+		return
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "before: must be a positive notice id")
+			return
+		}
+		f.Before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, "limit: must be between 1 and 500")
+			return
+		}
+		f.Limit = n
+	}
+	page, err := s.Reader.ListNotices(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, tokens ...handlers.Token) *env {
 		Ready:  func(ctx context.Context) error { return b.Ready(ctx) },
 		Tokens: tokens, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, WaitTimeout: 5 * time.Second,
 		DefaultSeverity: incidents.Warning, Rules: rules, NewID: func() string { return time.Now().Format(time.RFC3339Nano) },
-		Alertmanager: am,
+		Hooks: []handlers.Hook{{Name: "alertmanager", Decode: am.DecodeEvents}},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -39,7 +39,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		result, cancel = s.Waiter.Expect(env.ID())
 	}
 	defer cancel()
-	if !s.publish(w, r, []*incidents.Event{&ev}, nil) {
+	if !s.publish(w, r, []*incidents.Event{&ev}, "", nil, "") {
 		return
 	}
 	resp := map[string]any{"status": "stored", "id": ev.ID}

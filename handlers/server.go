@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opsbot/opsbot/handlers/alertmanager"
 	"github.com/opsbot/opsbot/handlers/jsonutil"
 	"github.com/opsbot/opsbot/incidents"
 )
@@ -25,8 +24,9 @@ import (
 // Publisher stores events and commands on the bus.
 type Publisher interface {
 	PublishEvents(ctx context.Context, evs []*incidents.Event, origin string) error
-	// PublishRaw stores a source's payload as it came; evs are its events.
-	PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin string) error
+	// PublishRaw stores a source's payload as it came; evs are its events,
+	// decoded with delivery.
+	PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin, delivery string) error
 	PublishCommand(ctx context.Context, c *incidents.Command) error
 }
 
@@ -35,6 +35,17 @@ type Reader interface {
 	ListIncidents(ctx context.Context, f incidents.Filter) (incidents.Page, error)
 	Incident(ctx context.Context, id int64) (*incidents.Incident, error)
 	Outcome(ctx context.Context, id string) (incidents.Outcome, bool, error)
+	ListNotices(ctx context.Context, f incidents.NoticeFilter) (incidents.NoticePage, error)
+}
+
+// Hook is one source's webhook, POST /hooks/{Name}.
+type Hook struct {
+	Name string
+	// Decode turns a body into events; the reducer decodes the same body
+	// from opsbot.raw.{Name} with the same function.
+	Decode func(body []byte, delivery string) ([]*incidents.Event, error)
+	// Tokens are accepted on this hook besides Server.Tokens.
+	Tokens []Token
 }
 
 // Waiter hands over the reducer's outcome of a published message.
@@ -59,28 +70,28 @@ type Server struct {
 	MaxBodyBytes    int64
 	PublishTimeout  time.Duration
 	WaitTimeout     time.Duration
-	Alertmanager    alertmanager.Source
+	Hooks           []Hook
 	DefaultSeverity incidents.Severity
 	Rules           incidents.Rules
 	// NewID makes ids for events and commands that come without one.
 	NewID func() string
-
-	tokenSums [][sha256.Size]byte
 }
 
 // Handler routes every endpoint.
 func (s *Server) Handler() http.Handler {
-	for _, t := range s.Tokens {
-		s.tokenSums = append(s.tokenSums, sha256.Sum256([]byte(t.Value)))
-	}
+	global := sums(s.Tokens)
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc, auth bool) {
 		if auth {
-			h = s.authorize(h)
+			h = authorize(s.Tokens, global, h)
 		}
 		mux.Handle(pattern, s.Metrics.instrument(h))
 	}
-	handle("POST /hooks/alertmanager", s.alertmanagerHook, true)
+	for _, h := range s.Hooks {
+		tokens := append(append([]Token{}, s.Tokens...), h.Tokens...)
+		mux.Handle("POST /hooks/"+h.Name, s.Metrics.instrument(authorize(tokens, sums(tokens), s.hook(h))))
+	}
+	handle("GET /api/v1/notices", s.listNotices, true)
 	handle("POST /api/v1/events", s.postEvent, true)
 	handle("GET /api/v1/incidents", s.listIncidents, true)
 	handle("GET /api/v1/incidents/{id}", s.getIncident, true)
@@ -106,9 +117,19 @@ func caller(r *http.Request) string {
 	return "local"
 }
 
-func (s *Server) authorize(next http.HandlerFunc) http.HandlerFunc {
+func sums(tokens []Token) [][sha256.Size]byte {
+	out := make([][sha256.Size]byte, len(tokens))
+	for i, t := range tokens {
+		out[i] = sha256.Sum256([]byte(t.Value))
+	}
+	return out
+}
+
+// authorize lets through requests with one of tokens (whose sums are
+// given), or every request when there are none (loopback only).
+func authorize(tokens []Token, tokenSums [][sha256.Size]byte, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.Tokens) == 0 {
+		if len(tokens) == 0 {
 			next(w, r)
 			return
 		}
@@ -116,13 +137,13 @@ func (s *Server) authorize(next http.HandlerFunc) http.HandlerFunc {
 		if ok {
 			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 			match := -1
-			for i := range s.tokenSums {
-				if subtle.ConstantTimeCompare(sum[:], s.tokenSums[i][:]) == 1 {
+			for i := range tokenSums {
+				if subtle.ConstantTimeCompare(sum[:], tokenSums[i][:]) == 1 {
 					match = i
 				}
 			}
 			if match >= 0 {
-				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s.Tokens[match].Name)))
+				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tokens[match].Name)))
 				return
 			}
 		}
@@ -170,14 +191,14 @@ func origin(r *http.Request) string {
 	return fmt.Sprintf("http %s %s from %s (token %s)", r.Method, r.URL.Path, r.RemoteAddr, caller(r))
 }
 
-// publish stores events (with raw, the payload they came from) and answers
-// 503 itself if the bus cannot.
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, evs []*incidents.Event, raw []byte) bool {
+// publish stores events (with raw, the payload of hook they came from in
+// delivery) and answers 503 itself if the bus cannot.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, evs []*incidents.Event, hook string, raw []byte, delivery string) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), s.PublishTimeout)
 	defer cancel()
 	var err error
 	if raw != nil {
-		err = s.Publisher.PublishRaw(ctx, evs[0].Source, raw, evs, origin(r))
+		err = s.Publisher.PublishRaw(ctx, hook, raw, evs, origin(r), delivery)
 	} else {
 		err = s.Publisher.PublishEvents(ctx, evs, origin(r))
 	}

@@ -1,6 +1,8 @@
 package incidents
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,6 +15,9 @@ type Action string
 const (
 	Trigger Action = "trigger"
 	Resolve Action = "resolve"
+	// Record keeps the event as a notice, shown but never an incident: an
+	// image update, a test notification, a certificate notice.
+	Record Action = "notice"
 )
 
 // Event is the normalized event every source is turned into, PagerDuty-like.
@@ -89,8 +94,8 @@ func (e *Event) Validate(defaultSev Severity) error {
 	if !ValidSource(e.Source) {
 		return invalid("source", "must be 1 to 64 of a-z, 0-9, _ and -, not %q", truncate(e.Source, 80))
 	}
-	if e.Action != Trigger && e.Action != Resolve {
-		return invalid("action", "must be %q or %q, not %q", Trigger, Resolve, e.Action)
+	if e.Action != Trigger && e.Action != Resolve && e.Action != Record {
+		return invalid("action", "must be %q, %q or %q, not %q", Trigger, Resolve, Record, e.Action)
 	}
 	if e.DedupKey == "" {
 		return invalid("dedup_key", "is required")
@@ -151,4 +156,29 @@ func truncate(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// HashID makes an event id from the parts that identify one delivery.
+func HashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// AddLabels adds labels to ev's that it does not have.
+func (e *Event) AddLabels(labels map[string]string) {
+	if len(labels) == 0 {
+		return
+	}
+	if e.Labels == nil {
+		e.Labels = make(map[string]string, len(labels))
+	}
+	for k, v := range labels {
+		if _, ok := e.Labels[k]; !ok {
+			e.Labels[k] = v
+		}
+	}
 }

@@ -126,3 +126,18 @@ const (
 )
 
 func ptr(t time.Time) *time.Time { return &t }
+
+// Notice is an event recorded for people to see, never an incident.
+type Notice struct {
+	ID         int64             `json:"id"`
+	EventID    string            `json:"event_id"`
+	Source     string            `json:"source"`
+	DedupKey   string            `json:"dedup_key"`
+	Severity   Severity          `json:"severity"`
+	Summary    string            `json:"summary"`
+	Labels     map[string]string `json:"labels"`
+	Details    json.RawMessage   `json:"details,omitempty"`
+	Links      []Link            `json:"links,omitempty"`
+	OccurredAt time.Time         `json:"occurred_at"`
+	At         time.Time         `json:"at"`
+}

@@ -20,3 +20,16 @@ type OpenCount struct {
 	Severity Severity
 	N        int
 }
+
+// NoticeFilter selects notices, newest first.
+type NoticeFilter struct {
+	Source string // empty: every source
+	Before int64
+	Limit  int
+}
+
+// NoticePage is one page of notices; Next is the Before of the next page.
+type NoticePage struct {
+	Notices []Notice `json:"notices"`
+	Next    int64    `json:"next_before,omitempty"`
+}

@@ -68,6 +68,8 @@ type Change struct {
 	// ResolveAlerts marks every firing alert of Incident resolved.
 	ResolveAlerts bool
 	Timeline      []Entry
+	// Notice is to be recorded.
+	Notice *Notice
 }
 
 func ignored(format string, args ...any) Change {
@@ -84,7 +86,13 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 	entry := func(kind, detail string) Entry {
 		return Entry{At: at, Kind: kind, Actor: ev.Source, Origin: origin, Detail: detail}
 	}
-	if ev.Action == Resolve {
+	switch ev.Action {
+	case Record:
+		return Change{Outcome: "recorded", Notice: &Notice{
+			EventID: ev.ID, Source: ev.Source, DedupKey: ev.DedupKey, Severity: ev.Severity, Summary: ev.Summary,
+			Labels: ev.Labels, Details: ev.Details, Links: ev.Links, OccurredAt: when, At: at,
+		}}
+	case Resolve:
 		return r.resolveAlert(v, ev, at, when, entry)
 	}
 

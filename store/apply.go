@@ -65,6 +65,7 @@ func scanAlert(row rowScanner) (*incidents.Alert, error) {
 type statements struct {
 	incidentByID, incidentByGroup, alertByKey *sql.Stmt
 	incidentInsert, incidentUpdate            *sql.Stmt
+	noticeInsert                              *sql.Stmt
 	alertsResolveAll                          *sql.Stmt
 	// the multi-row inserts, one statement per size in rowsPerStmt
 	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
@@ -121,6 +122,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
 			firing_critical = ? WHERE id = ?`},
+		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
+			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.alertsResolveAll, `UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? WHERE incident_id = ? AND status = 'firing'`},
 	} {
 		if err := s.prepareOne(ctx, p.dst, p.sql); err != nil {
@@ -287,7 +290,7 @@ func (b *batch) prefetch(envs []incidents.Envelope) error {
 	var groups []string
 	for i := range envs {
 		ev := envs[i].Event
-		if ev == nil {
+		if ev == nil || ev.Action == incidents.Record {
 			continue
 		}
 		if _, ok := b.seen[envs[i].ID()]; ok {
@@ -361,9 +364,12 @@ func (s *Store) applyOne(b *batch, env *incidents.Envelope) (incidents.Outcome, 
 			o.Outcome, o.Refusal = "refused", err.Error()
 		}
 	} else {
-		v, err := b.view(env.Event)
-		if err != nil {
-			return o, err
+		var v incidents.View
+		if env.Event.Action != incidents.Record {
+			var err error
+			if v, err = b.view(env.Event); err != nil {
+				return o, err
+			}
 		}
 		ch = s.rules.ApplyEvent(v, env.Event, env.At, env.Origin)
 	}
@@ -440,6 +446,15 @@ func (b *batch) view(ev *incidents.Event) (incidents.View, error) {
 }
 
 func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
+	if n := ch.Notice; n != nil {
+		labels, links, err := marshalLabelsLinks(n.Labels, n.Links)
+		if err != nil {
+			return err
+		}
+		_, err = b.exec(b.src.noticeInsert, n.EventID, n.Source, n.DedupKey, n.Severity, n.Summary, labels,
+			string(n.Details), links, nanos(n.OccurredAt), nanos(n.At))
+		return err
+	}
 	inc := ch.Incident
 	if inc == nil {
 		return nil
@@ -514,26 +529,34 @@ func (b *batch) flushAlerts() error {
 	rows := make([]any, 0, 11*len(b.alertRows))
 	for _, k := range b.alertRows {
 		a := b.alerts[k]
-		labels := []byte("{}")
-		if a.Labels != nil {
-			var err error
-			if labels, err = json.Marshal(a.Labels); err != nil {
-				return err
-			}
+		labels, links, err := marshalLabelsLinks(a.Labels, a.Links)
+		if err != nil {
+			return err
 		}
-		var links []byte
-		if len(a.Links) > 0 {
-			var err error
-			if links, err = json.Marshal(a.Links); err != nil {
-				return err
-			}
-		}
-		rows = append(rows, k.incident, a.DedupKey, a.Status, a.Severity, a.Summary, string(labels),
-			string(a.Details), string(links), nanos(a.StartsAt), nullNanos(a.EndsAt), nanos(a.UpdatedAt))
+		rows = append(rows, k.incident, a.DedupKey, a.Status, a.Severity, a.Summary, labels,
+			string(a.Details), links, nanos(a.StartsAt), nullNanos(a.EndsAt), nanos(a.UpdatedAt))
 	}
 	b.alertRows = b.alertRows[:0]
 	clear(b.alertDirt)
 	return b.insertRows(b.src.alertUpsert, 11, rows)
+}
+
+// marshalLabelsLinks encodes labels ({} for none) and links ("" for none)
+// as the database keeps them.
+func marshalLabelsLinks(labels map[string]string, links []incidents.Link) (string, string, error) {
+	l, k := []byte("{}"), []byte(nil)
+	var err error
+	if labels != nil {
+		if l, err = json.Marshal(labels); err != nil {
+			return "", "", err
+		}
+	}
+	if len(links) > 0 {
+		if k, err = json.Marshal(links); err != nil {
+			return "", "", err
+		}
+	}
+	return string(l), string(k), nil
 }
 
 // insertRows writes flattened rows of cols values, as many at a time as

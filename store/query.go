@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,4 +139,63 @@ func (s *Store) OpenCounts(ctx context.Context) ([]incidents.OpenCount, error) {
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// ListNotices lists recorded notices.
+func (s *Store) ListNotices(ctx context.Context, f incidents.NoticeFilter) (incidents.NoticePage, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.Source != "" {
+		where, args = append(where, "source = ?"), append(args, f.Source)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	q := `SELECT id, event_id, source, dedup_key, severity, summary, labels, details, links, occurred_at, at FROM notices`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.r.QueryContext(ctx, q+" ORDER BY id DESC LIMIT ?", append(args, f.Limit+1)...)
+	if err != nil {
+		return incidents.NoticePage{}, fmt.Errorf("store: list notices: %w", err)
+	}
+	defer rows.Close()
+	p := incidents.NoticePage{Notices: []incidents.Notice{}}
+	for rows.Next() {
+		var (
+			n             incidents.Notice
+			labels, links string
+			details       []byte
+			occurred, at  int64
+		)
+		if err := rows.Scan(&n.ID, &n.EventID, &n.Source, &n.DedupKey, &n.Severity, &n.Summary, &labels, &details, &links, &occurred, &at); err != nil {
+			return incidents.NoticePage{}, fmt.Errorf("store: list notices: %w", err)
+		}
+		if err := json.Unmarshal([]byte(labels), &n.Labels); err != nil {
+			return incidents.NoticePage{}, fmt.Errorf("store: notice %d labels: %w", n.ID, err)
+		}
+		if links != "" {
+			if err := json.Unmarshal([]byte(links), &n.Links); err != nil {
+				return incidents.NoticePage{}, fmt.Errorf("store: notice %d links: %w", n.ID, err)
+			}
+		}
+		if len(details) > 0 {
+			n.Details = details
+		}
+		n.OccurredAt, n.At = fromNanos(occurred), fromNanos(at)
+		p.Notices = append(p.Notices, n)
+	}
+	if err := rows.Err(); err != nil {
+		return incidents.NoticePage{}, fmt.Errorf("store: list notices: %w", err)
+	}
+	if len(p.Notices) > f.Limit {
+		p.Notices = p.Notices[:f.Limit]
+		p.Next = p.Notices[f.Limit-1].ID
+	}
+	return p, nil
 }

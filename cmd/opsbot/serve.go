@@ -18,7 +18,6 @@ import (
 	"github.com/opsbot/opsbot/bus"
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/handlers"
-	"github.com/opsbot/opsbot/handlers/alertmanager"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/store"
 )
@@ -107,9 +106,10 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	for _, t := range cfg.HTTP.Tokens {
 		tokens = append(tokens, handlers.Token{Name: t.Name, Value: t.Token.Reveal()})
 	}
-	am := cfg.Sources.Alertmanager
-	amSource := alertmanager.Source{
-		GroupBy: am.GroupBy, SeverityLabel: am.SeverityLabel, Severities: am.Severities, DefaultSeverity: rules.DefaultSeverity,
+	hooks := sourceHooks(&cfg.Sources, rules.DefaultSeverity)
+	raw := map[string]bus.RawDecoder{}
+	for _, h := range hooks {
+		raw[h.Name] = h.Decode
 	}
 	api := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
@@ -121,7 +121,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Alertmanager: amSource,
+		Hooks: hooks,
 	}
 
 	reducerCtx, stopReducer := context.WithCancel(context.Background())
@@ -133,7 +133,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 				results.Deliver(out)
 			},
 			Rejected: metrics.Rejected,
-			Raw:      map[string]bus.RawDecoder{"alertmanager": amSource.DecodeEvents},
+			Raw:      raw,
 		})
 	}()
 	// Whatever happens below, the reducer is drained before NATS and the

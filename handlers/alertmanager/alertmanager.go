@@ -52,6 +52,8 @@ type Source struct {
 	SeverityLabel   string
 	Severities      map[string]string
 	DefaultSeverity incidents.Severity
+	// Labels are added to every event that lacks them.
+	Labels map[string]string
 }
 
 // MaxAlertsPerMessage bounds one webhook; Alertmanager's max_alerts can keep it under.
@@ -71,7 +73,8 @@ func Decode(body []byte) (*Message, error) {
 
 // DecodeEvents decodes a webhook body and turns it into events: what the
 // HTTP hook does, and what the reducer does with a raw payload from NATS.
-func (src *Source) DecodeEvents(body []byte) ([]*incidents.Event, error) {
+// Its ids come from the alerts themselves; delivery is not needed.
+func (src *Source) DecodeEvents(body []byte, _ string) ([]*incidents.Event, error) {
 	m, err := Decode(body)
 	if err != nil {
 		return nil, err
@@ -157,6 +160,7 @@ func (src *Source) Events(m *Message) ([]*incidents.Event, error) {
 		if u := a.Annotations["runbook_url"]; u != "" && len(u) <= incidents.MaxKeyLen {
 			ev.Links = append(ev.Links, incidents.Link{Href: u, Text: "runbook"})
 		}
+		ev.AddLabels(src.Labels)
 		if err := ev.Validate(src.DefaultSeverity); err != nil {
 			return nil, fmt.Errorf("alerts[%d]: %w", i, err)
 		}

@@ -31,6 +31,9 @@ func explain(err error) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return fmt.Errorf("invalid JSON: the body must be an object, not %s", typeErr.Value)
+		}
 		return fmt.Errorf("%s: must be %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return fmt.Errorf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
