@@ -116,3 +116,33 @@ func (c *Client) Command(ctx context.Context, id int64, verb incidents.Verb, req
 func (c *Client) Post(ctx context.Context, path string, body []byte) error {
 	return c.do(ctx, http.MethodPost, path, body, nil)
 }
+
+// SendEvent posts a normalized event; with wait, it also waits for the
+// incident engine and returns its outcome.
+func (c *Client) SendEvent(ctx context.Context, ev *incidents.Event, wait bool) (map[string]any, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	path := "/api/v1/events"
+	if wait {
+		path += "?wait=true"
+	}
+	var out map[string]any
+	err = c.do(ctx, http.MethodPost, path, body, &out)
+	return out, err
+}
+
+// Notices lists recorded notices, newest first.
+func (c *Client) Notices(ctx context.Context, source string, limit int) (incidents.NoticePage, error) {
+	q := url.Values{}
+	if source != "" {
+		q.Set("source", source)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var p incidents.NoticePage
+	err := c.do(ctx, http.MethodGet, "/api/v1/notices?"+q.Encode(), nil, &p)
+	return p, err
+}

@@ -222,3 +222,39 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
+
+func noticesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("notices", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	source := fs.String("source", "", "only this source's")
+	limit := fs.Int("limit", 50, "how many")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if args = append([]string{}, args...); len(args) > 0 && args[0] == "list" {
+		args = args[1:]
+	}
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError("notices takes only flags")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Notices(ctx, *source, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, p)
+	}
+	if len(p.Notices) == 0 {
+		fmt.Fprintln(stdout, "no notices")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAGE\tSOURCE\tSUMMARY")
+	for _, n := range p.Notices {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", n.ID, age(n.At), n.Source, oneLine(n.Summary, 80))
+	}
+	return tw.Flush()
+}

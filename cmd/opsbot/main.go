@@ -3,6 +3,8 @@
 //
 //	opsbot serve [--config FILE] [--listen ADDR] [--data DIR]
 //	opsbot incidents list|show|ack|unack|resolve|snooze|comment ...
+//	opsbot event send --source NAME --dedup-key KEY ...
+//	opsbot notices [--source NAME]
 //	opsbot bench ingest [flags]
 package main
 
@@ -22,6 +24,8 @@ const usage = `usage: opsbot <command> [arguments]
 commands:
   serve       run opsbot (embedded NATS, SQLite, HTTP API)
   incidents   list, show and act on incidents of a running opsbot
+  notices     list what was recorded without an incident (image updates, ...)
+  event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
 
@@ -47,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, stop, args[1:], stderr)
 	case "incidents", "incident":
 		err = incidentsCmd(ctx, args[1:], stdout, stderr)
+	case "event":
+		err = eventCmd(ctx, args[1:], stdout, stderr)
+	case "notices":
+		err = noticesCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args[1:], stdout, stderr)
 	case "version":
