@@ -55,9 +55,12 @@ func (l *links) Set(s string) error {
 }
 
 func eventCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "drift" {
+		return driftCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "send" {
-		fmt.Fprint(stderr, eventUsage)
-		return usageError("event needs an action: send")
+		fmt.Fprint(stderr, eventUsage+driftUsage)
+		return usageError("event needs an action: send or drift")
 	}
 	fs := flag.NewFlagSet("event send", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -184,5 +187,75 @@ func publishNATS(ctx context.Context, url string, ev *incidents.Event) error {
 		}
 		return fmt.Errorf("not stored: %w", err)
 	}
+	return nil
+}
+
+const driftUsage = `
+usage: opsbot event drift --host NAME (--drifted | --in-sync) [--what TEXT] [--diff FILE|-] [--revision REV]
+
+Reports whether a host has drifted from the declarative repo to the drift
+hook (POST /hooks/drift): drifted opens an alert for the host, in sync
+resolves it. Same exit statuses as event send.
+`
+
+func driftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("event drift", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, driftUsage); fs.PrintDefaults() }
+	host := fs.String("host", "", "the host (default: this machine's name)")
+	drifted := fs.Bool("drifted", false, "the host has drifted")
+	inSync := fs.Bool("in-sync", false, "the host is in sync again")
+	what := fs.String("what", "", "what drifted, in a line")
+	diff := fs.String("diff", "", "a file with a short diff, - for standard input")
+	revision := fs.String("revision", "", "the revision the host runs")
+	id := fs.String("id", "", "delivery id: the same id is applied once")
+	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError("event drift takes only flags")
+	}
+	if *drifted == *inSync {
+		return usageError("say --drifted or --in-sync")
+	}
+	if *host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return usageError("--host is needed: " + err.Error())
+		}
+		*host = h
+	}
+	report := map[string]any{"host": *host, "drifted": *drifted, "what": *what, "revision": *revision, "id": *id}
+	if *diff != "" {
+		name := *diff
+		if name != "-" {
+			name = "@" + name
+		} else {
+			name = "@-"
+		}
+		d, err := readArg(name)
+		if err != nil {
+			return usageError("--diff: " + err.Error())
+		}
+		if len(d) > 64<<10 {
+			d = d[:64<<10] // the hook keeps less still
+		}
+		report["diff"] = string(d)
+	}
+	body, err := json.Marshal(report)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Post(ctx, "/hooks/drift", body); err != nil {
+		return err
+	}
+	state := "in sync"
+	if *drifted {
+		state = "drifted"
+	}
+	fmt.Fprintf(stdout, "%s reported %s\n", *host, state)
 	return nil
 }

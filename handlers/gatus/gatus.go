@@ -75,12 +75,19 @@ func Parse(body []byte) (*Alert, error) {
 			}
 		}
 	}
+	// A Gatus without a placeholder (older ones have no [RESULT_ERRORS])
+	// leaves it as it is.
+	for _, f := range []*string{&a.Group, &a.URL, &a.Description, &a.Errors} {
+		if placeholder(*f) {
+			*f = ""
+		}
+	}
 	switch {
 	case a.State != "TRIGGERED" && a.State != "RESOLVED":
 		return nil, fmt.Errorf("state: must be TRIGGERED or RESOLVED (the placeholder [ALERT_TRIGGERED_OR_RESOLVED]), not %q", a.State)
 	case a.Name == "":
 		return nil, errors.New("name: is required (the placeholder [ENDPOINT_NAME])")
-	case strings.HasPrefix(a.Name, "[") && strings.HasSuffix(a.Name, "]"):
+	case placeholder(a.Name):
 		return nil, fmt.Errorf("name: %s is a placeholder Gatus did not fill in", a.Name)
 	}
 	return &a, nil
@@ -130,4 +137,17 @@ func (src *Source) DecodeEvents(body []byte, delivery string) ([]*incidents.Even
 		return nil, err
 	}
 	return []*incidents.Event{ev}, nil
+}
+
+// placeholder reports whether s is an unfilled Gatus placeholder.
+func placeholder(s string) bool {
+	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
+		return false
+	}
+	for _, c := range s[1 : len(s)-1] {
+		if !('A' <= c && c <= 'Z' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -37,6 +37,10 @@ func TestDecode(t *testing.T) {
 	if js.DedupKey != "gatus:nas-smb" || js.GroupKey != js.DedupKey || js.Severity != incidents.Warning || len(js.Links) != 0 {
 		t.Fatalf("json: %+v", js)
 	}
+	old, err := src.DecodeEvents([]byte("state=TRIGGERED\ngroup=[ENDPOINT_GROUP]\nname=x\nerrors=[RESULT_ERRORS]\n"), "d")
+	if err != nil || old[0].Details != nil || old[0].DedupKey != "gatus:x" {
+		t.Fatalf("unfilled placeholders: %v %+v", err, old)
+	}
 	if ep := decode(t, &Source{Severity: incidents.Critical, GroupBy: "endpoint"}, "triggered.txt"); ep.GroupKey != ep.DedupKey {
 		t.Fatalf("by endpoint: %+v", ep)
 	}
