@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -29,24 +30,11 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "state: must be open, triggered, acknowledged, resolved or all, not "+strconv.Quote(state))
 		return
 	}
-	f := incidents.Filter{States: states, Limit: 50}
-	for name, dst := range map[string]*int64{"before": &f.Before} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				writeError(w, http.StatusBadRequest, name+": must be a positive incident id")
-				return
-			}
-			*dst = n
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			writeError(w, http.StatusBadRequest, "limit: must be between 1 and 500")
-			return
-		}
-		f.Limit = n
+	f := incidents.Filter{States: states}
+	var err error
+	if f.Before, f.Limit, err = pageParams(q); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	page, err := s.Reader.ListIncidents(r.Context(), f)
 	if err != nil {
@@ -200,26 +188,15 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) listNotices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := incidents.NoticeFilter{Source: q.Get("source"), Limit: 50}
+	f := incidents.NoticeFilter{Source: q.Get("source")}
 	if f.Source != "" && !incidents.ValidSource(f.Source) {
 		writeError(w, http.StatusBadRequest, "source: not a source name")
 		return
 	}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "before: must be a positive notice id")
-			return
-		}
-		f.Before = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			writeError(w, http.StatusBadRequest, "limit: must be between 1 and 500")
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Before, f.Limit, err = pageParams(q); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	page, err := s.Reader.ListNotices(r.Context(), f)
 	if err != nil {
@@ -227,4 +204,21 @@ func (s *Server) listNotices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// pageParams reads a listing's before (an id) and limit (1 to 500, 50 if
+// not given).
+func pageParams(q url.Values) (before int64, limit int, err error) {
+	limit = 50
+	if v := q.Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return 0, 0, errors.New("before: must be a positive id")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
+			return 0, 0, errors.New("limit: must be between 1 and 500")
+		}
+	}
+	return before, limit, nil
 }

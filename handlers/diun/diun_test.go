@@ -3,8 +3,9 @@ package diun
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/opsbot/opsbot/handlers/sourcetest"
 
 	"github.com/opsbot/opsbot/incidents"
 )
@@ -24,28 +25,13 @@ func TestDecode(t *testing.T) {
 	if paged[0].Action != incidents.Trigger || paged[0].Severity != incidents.Warning || paged[0].ID != ev.ID {
 		t.Fatalf("paged: %+v", paged[0])
 	}
-	for body, want := range map[string]string{
+	sourcetest.Rejects(t, (&Source{Severity: incidents.Info}).DecodeEvents, map[string]string{
 		`{"status":"new"}`: "image",
 		`{"image":"x"}`:    "status",
 		`{"image":"x","status":"new","created":5}`: "created",
-	} {
-		if _, err := (&Source{Severity: incidents.Info}).DecodeEvents([]byte(body), "d"); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", body, err, want)
-		}
-	}
+	})
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"update.json", "new.json"} {
-		b, _ := os.ReadFile(filepath.Join("testdata", name))
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := (&Source{Severity: incidents.Info}).DecodeEvents(body, "d")
-		if err == nil {
-			if err := evs[0].Validate(incidents.Warning); err != nil {
-				t.Fatalf("invalid event %+v: %v", evs[0], err)
-			}
-		}
-	})
+	sourcetest.Fuzz(f, "*.json", (&Source{Severity: incidents.Info}).DecodeEvents)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opsbot/opsbot/handlers/sourcetest"
+
 	"github.com/opsbot/opsbot/incidents"
 )
 
@@ -31,24 +33,9 @@ func TestDecode(t *testing.T) {
 	if err != nil || len(evs[0].Details) > MaxDiff+200 {
 		t.Fatalf("long diff: %v, %d bytes", err, len(evs[0].Details))
 	}
-	for body, want := range map[string]string{`{"drifted":true}`: "host", `{"host":"h"}`: "drifted", `{"host":"h","drifted":"yes"}`: "drifted"} {
-		if _, err := src.DecodeEvents([]byte(body), "d"); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", body, err, want)
-		}
-	}
+	sourcetest.Rejects(t, src.DecodeEvents, map[string]string{`{"drifted":true}`: "host", `{"host":"h"}`: "drifted", `{"host":"h","drifted":"yes"}`: "drifted"})
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"drifted.json", "in-sync.json"} {
-		b, _ := os.ReadFile(filepath.Join("testdata", name))
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := (&Source{Severity: incidents.Warning}).DecodeEvents(body, "d")
-		if err == nil {
-			if err := evs[0].Validate(incidents.Warning); err != nil {
-				t.Fatalf("invalid event %+v: %v", evs[0], err)
-			}
-		}
-	})
+	sourcetest.Fuzz(f, "*.json", (&Source{Severity: incidents.Warning}).DecodeEvents)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opsbot/opsbot/handlers/sourcetest"
+
 	"github.com/opsbot/opsbot/incidents"
 )
 
@@ -48,34 +50,16 @@ func TestDecode(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	src := &Source{Severity: incidents.Critical, GroupBy: "group"}
-	for body, want := range map[string]string{
+	sourcetest.Rejects(t, src.DecodeEvents, map[string]string{
 		"state=BURNING\nname=x":                    "state",
 		"state=TRIGGERED\n":                        "name",
 		"state=TRIGGERED\nname=[ENDPOINT_NAME]":    "placeholder",
 		"state=TRIGGERED\nthis line has no equals": "line 2",
 		`{"state":"TRIGGERED","name":5}`:           "name",
 		"":                                         "state",
-	} {
-		if _, err := src.DecodeEvents([]byte(body), "d"); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", body, err, want)
-		}
-	}
+	})
 }
 
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.*"))
-	for _, name := range files {
-		b, _ := os.ReadFile(name)
-		f.Add(b)
-	}
-	src := &Source{Severity: incidents.Critical, GroupBy: "group"}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := src.DecodeEvents(body, "d")
-		if err != nil {
-			return
-		}
-		if err := evs[0].Validate(incidents.Warning); err != nil {
-			t.Fatalf("invalid event %+v: %v", evs[0], err)
-		}
-	})
+	sourcetest.Fuzz(f, "*.*", (&Source{Severity: incidents.Critical, GroupBy: "group"}).DecodeEvents)
 }

@@ -3,9 +3,10 @@ package uptimekuma
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbot/opsbot/handlers/sourcetest"
 
 	"github.com/opsbot/opsbot/incidents"
 )
@@ -69,7 +70,7 @@ func TestDecode(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	src := &Source{Severity: incidents.Critical, GroupBy: "monitor"}
-	for body, want := range map[string]string{
+	sourcetest.Rejects(t, src.DecodeEvents, map[string]string{
 		`{"heartbeat":null,"monitor":null,"msg":""}`:                                 "msg",
 		`{"heartbeat":{"status":0,"time":"2026-11-21 22:04:31.527"},"monitor":null}`: "monitor.id",
 		`{"heartbeat":{"monitorID":1,"status":7,"time":"2026-11-21 22:04:31"}}`:      "heartbeat.status",
@@ -78,29 +79,9 @@ func TestBadInput(t *testing.T) {
 		`{"heartbeat":{"monitorID":"one","status":0}}`:                               "monitorID",
 		`{"monitor":{"id":1}}`: "heartbeat",
 		`[]`:                   "JSON",
-	} {
-		if _, err := src.DecodeEvents([]byte(body), "d"); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", body, err, want)
-		}
-	}
+	})
 }
 
 func FuzzDecode(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, _ := os.ReadFile(name)
-		f.Add(b)
-	}
-	src := &Source{Severity: incidents.Critical, GroupBy: "tag:site"}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := src.DecodeEvents(body, "d")
-		if err != nil {
-			return
-		}
-		for _, ev := range evs {
-			if err := ev.Validate(incidents.Warning); err != nil || ev.ID == "" {
-				t.Fatalf("invalid event %+v: %v", ev, err)
-			}
-		}
-	})
+	sourcetest.Fuzz(f, "*.json", (&Source{Severity: incidents.Critical, GroupBy: "tag:site"}).DecodeEvents)
 }
