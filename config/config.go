@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -27,6 +28,32 @@ type Config struct {
 	Store     StoreConfig     `yaml:"store"`
 	Incidents IncidentsConfig `yaml:"incidents"`
 	Sources   SourcesConfig   `yaml:"sources"`
+	Checks    ChecksConfig    `yaml:"checks"`
+}
+
+// ChecksConfig are the checks opsbot runs itself, on a schedule.
+type ChecksConfig struct {
+	Drift DriftCheckConfig `yaml:"drift"`
+}
+
+// DriftCheckConfig compares what hosts run with the repo's branch head.
+type DriftCheckConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Schedule is a cron spec (with optional seconds, descriptors such as
+	// @every 5m, and CRON_TZ=).
+	Schedule string            `yaml:"schedule"`
+	Repo     string            `yaml:"repo"`
+	Branch   string            `yaml:"branch"`
+	Timeout  time.Duration     `yaml:"timeout"`
+	Severity string            `yaml:"severity"`
+	Labels   map[string]string `yaml:"labels"`
+	Hosts    []DriftHost       `yaml:"hosts"`
+}
+
+// DriftHost is a host and how to read the revision it runs.
+type DriftHost struct {
+	Name     string   `yaml:"name"`
+	Revision []string `yaml:"revision"`
 }
 
 type LogConfig struct {
@@ -158,6 +185,10 @@ func Default() Config {
 			Diun:       DiunConfig{SourceCommon: enabled(), Severity: "info"},
 			Drift:      DriftConfig{SourceCommon: enabled(), Severity: "warning"},
 		},
+		Checks: ChecksConfig{Drift: DriftCheckConfig{
+			Schedule: "@every 5m", Branch: "main", Timeout: time.Minute, Severity: "warning",
+			Labels: map[string]string{}, Hosts: []DriftHost{},
+		}},
 	}
 }
 
@@ -335,6 +366,9 @@ func (c *Config) Validate() error {
 	if g := c.Sources.Gatus.GroupBy; g != "group" && g != "endpoint" {
 		return fmt.Errorf("sources.gatus.group_by: must be group or endpoint, not %q", g)
 	}
+	if err := c.Checks.Drift.validate(); err != nil {
+		return err
+	}
 	am := c.Sources.Alertmanager
 	for k, v := range am.Severities {
 		if !validSeverity(v) {
@@ -367,4 +401,45 @@ func ParseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(s))
 	return l, err
+}
+
+// CronParser parses schedules: optional seconds, descriptors, CRON_TZ=.
+var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func (d *DriftCheckConfig) validate() error {
+	if _, err := CronParser.Parse(d.Schedule); err != nil {
+		return fmt.Errorf("checks.drift.schedule: %w", err)
+	}
+	if !validSeverity(d.Severity) {
+		return fmt.Errorf("checks.drift.severity: must be critical, warning or info, not %q", d.Severity)
+	}
+	if d.Timeout <= 0 {
+		return errors.New("checks.drift.timeout: must be positive")
+	}
+	if !d.Enabled {
+		return nil
+	}
+	switch {
+	case d.Repo == "":
+		return errors.New("checks.drift.repo: is required: a path or URL of the declarative repo")
+	case d.Branch == "" || strings.HasPrefix(d.Branch, "-") || strings.Contains(d.Branch, ".."):
+		return fmt.Errorf("checks.drift.branch: %q is not a branch name", d.Branch)
+	case len(d.Hosts) == 0:
+		return errors.New("checks.drift.hosts: name at least one host")
+	}
+	seen := map[string]bool{}
+	for i, h := range d.Hosts {
+		switch {
+		case !hostRE.MatchString(h.Name):
+			return fmt.Errorf("checks.drift.hosts[%d].name: %q is not a host name", i, h.Name)
+		case seen[h.Name]:
+			return fmt.Errorf("checks.drift.hosts[%d].name: %s is named twice", i, h.Name)
+		case len(h.Revision) == 0 || h.Revision[0] == "":
+			return fmt.Errorf("checks.drift.hosts[%d].revision: the command that prints the revision %s runs, as a list", i, h.Name)
+		}
+		seen[h.Name] = true
+	}
+	return nil
 }

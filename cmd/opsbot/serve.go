@@ -151,6 +151,19 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		log.Info("reducer drained")
 	}()
 
+	checksCtx, stopChecksCtx := context.WithCancel(context.Background())
+	stopChecks, err := startChecks(checksCtx, cfg, b, log)
+	if err != nil {
+		stopChecksCtx()
+		return err
+	}
+	// Checks stop before the reducer drains: what they publish is stored.
+	defer func() {
+		stopChecksCtx()
+		stopChecks()
+		log.Info("checks stopped")
+	}()
+
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
