@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -33,7 +34,18 @@ type Config struct {
 
 // ChecksConfig are the checks opsbot runs itself, on a schedule.
 type ChecksConfig struct {
-	Drift DriftCheckConfig `yaml:"drift"`
+	Drift          DriftCheckConfig          `yaml:"drift"`
+	VersionChecker VersionCheckerCheckConfig `yaml:"version_checker"`
+}
+
+// VersionCheckerCheckConfig scrapes jetstack version-checker's metrics.
+type VersionCheckerCheckConfig struct {
+	Enabled  bool              `yaml:"enabled"`
+	URL      string            `yaml:"url"`
+	Schedule string            `yaml:"schedule"`
+	Timeout  time.Duration     `yaml:"timeout"`
+	Severity string            `yaml:"severity"`
+	Labels   map[string]string `yaml:"labels"`
 }
 
 // DriftCheckConfig compares what hosts run with the repo's branch head.
@@ -188,7 +200,9 @@ func Default() Config {
 		Checks: ChecksConfig{Drift: DriftCheckConfig{
 			Schedule: "@every 5m", Branch: "main", Timeout: time.Minute, Severity: "warning",
 			Labels: map[string]string{}, Hosts: []DriftHost{},
-		}},
+		},
+			VersionChecker: VersionCheckerCheckConfig{Schedule: "@every 15m", Timeout: 30 * time.Second, Severity: "info", Labels: map[string]string{}},
+		},
 	}
 }
 
@@ -369,6 +383,9 @@ func (c *Config) Validate() error {
 	if err := c.Checks.Drift.validate(); err != nil {
 		return err
 	}
+	if err := c.Checks.VersionChecker.validate(); err != nil {
+		return err
+	}
 	am := c.Sources.Alertmanager
 	for k, v := range am.Severities {
 		if !validSeverity(v) {
@@ -440,6 +457,22 @@ func (d *DriftCheckConfig) validate() error {
 			return fmt.Errorf("checks.drift.hosts[%d].revision: the command that prints the revision %s runs, as a list", i, h.Name)
 		}
 		seen[h.Name] = true
+	}
+	return nil
+}
+
+func (v *VersionCheckerCheckConfig) validate() error {
+	if _, err := CronParser.Parse(v.Schedule); err != nil {
+		return fmt.Errorf("checks.version_checker.schedule: %w", err)
+	}
+	if !validSeverity(v.Severity) {
+		return fmt.Errorf("checks.version_checker.severity: must be critical, warning or info, not %q", v.Severity)
+	}
+	if v.Timeout <= 0 {
+		return errors.New("checks.version_checker.timeout: must be positive")
+	}
+	if u, err := url.Parse(v.URL); v.Enabled && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return fmt.Errorf("checks.version_checker.url: %q is not an http(s) URL of version-checker's /metrics", v.URL)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/driftcheck"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/versioncheck"
 )
 
 // cronLog lets robfig/cron log through slog.
@@ -46,6 +48,22 @@ func startChecks(ctx context.Context, cfg *config.Config, pub driftcheck.Publish
 		}
 		first = append(first, job)
 		log.Info("drift check scheduled", "schedule", d.Schedule, "hosts", len(hosts), "repo", d.Repo, "branch", d.Branch)
+	}
+	if v := cfg.Checks.VersionChecker; v.Enabled {
+		scraper := &versioncheck.Scraper{
+			URL: v.URL, Client: &http.Client{Timeout: v.Timeout}, Severity: incidents.Severity(v.Severity),
+			Labels: v.Labels, Publisher: pub, Log: log, Now: time.Now,
+		}
+		job := chain.Then(cron.FuncJob(func() {
+			if err := scraper.Check(ctx); err != nil {
+				log.Error("version-checker scrape failed", "err", err)
+			}
+		}))
+		if _, err := c.AddJob(v.Schedule, job); err != nil {
+			return nil, err
+		}
+		first = append(first, job)
+		log.Info("version-checker scrape scheduled", "schedule", v.Schedule, "url", v.URL)
 	}
 	c.Start()
 	for _, j := range first {
