@@ -30,6 +30,31 @@ type Config struct {
 	Incidents IncidentsConfig `yaml:"incidents"`
 	Sources   SourcesConfig   `yaml:"sources"`
 	Checks    ChecksConfig    `yaml:"checks"`
+	Notify    NotifyConfig    `yaml:"notify"`
+}
+
+// NotifyConfig is how people are told: the outbox and its targets.
+type NotifyConfig struct {
+	// GiveUpAfter: a notification not delivered by then is given up.
+	GiveUpAfter time.Duration `yaml:"give_up_after"`
+	MinBackoff  time.Duration `yaml:"min_backoff"`
+	MaxBackoff  time.Duration `yaml:"max_backoff"`
+	Ntfy        []NtfyTarget  `yaml:"ntfy"`
+}
+
+// NtfyTarget is an ntfy server and topic.
+type NtfyTarget struct {
+	Name         string `yaml:"name"`
+	URL          string `yaml:"url"`
+	Topic        string `yaml:"topic"`
+	Token        Secret `yaml:"token"`
+	TokenFile    string `yaml:"token_file"`
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// RatePerMinute and Burst limit what is sent to this target.
+	RatePerMinute float64 `yaml:"rate_per_minute"`
+	Burst         int     `yaml:"burst"`
 }
 
 // ChecksConfig are the checks opsbot runs itself, on a schedule.
@@ -74,10 +99,18 @@ type LogConfig struct {
 }
 
 type HTTPConfig struct {
-	Listen       string        `yaml:"listen"`
-	MaxBodyBytes int64         `yaml:"max_body_bytes"`
-	WaitTimeout  time.Duration `yaml:"wait_timeout"`
-	Tokens       []Token       `yaml:"tokens"`
+	Listen string `yaml:"listen"`
+	// PublicURL is where phones reach opsbot: notification buttons and
+	// links point there. Empty: no buttons.
+	PublicURL string `yaml:"public_url"`
+	// ActionKey signs notification buttons; empty: one is made and kept in
+	// data_dir/action.key.
+	ActionKey     Secret        `yaml:"action_key"`
+	ActionKeyFile string        `yaml:"action_key_file"`
+	ActionTTL     time.Duration `yaml:"action_ttl"`
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
+	WaitTimeout   time.Duration `yaml:"wait_timeout"`
+	Tokens        []Token       `yaml:"tokens"`
 }
 
 // Token is a bearer token; Name says who holds it in logs and timelines.
@@ -173,7 +206,9 @@ func Default() Config {
 	return Config{
 		DataDir: "opsbot-data",
 		Log:     LogConfig{Level: "info", Format: "text"},
-		HTTP:    HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{}},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{},
+			ActionTTL: 24 * time.Hour},
+		Notify: NotifyConfig{GiveUpAfter: 24 * time.Hour, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Ntfy: []NtfyTarget{}},
 		NATS: NATSConfig{
 			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
@@ -245,7 +280,35 @@ func Parse(body []byte, cfg *Config) error {
 	return nil
 }
 
+// readSecret fills *s from file, if one is named; not both.
+func readSecret(key string, s *Secret, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *s != "" {
+		return fmt.Errorf("%s: give it or %s_file, not both", key, key)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s_file: %w", key, err)
+	}
+	*s = Secret(strings.TrimSpace(string(b)))
+	return nil
+}
+
 func (c *Config) readSecrets() error {
+	if err := readSecret("http.action_key", &c.HTTP.ActionKey, c.HTTP.ActionKeyFile); err != nil {
+		return err
+	}
+	for i := range c.Notify.Ntfy {
+		n := &c.Notify.Ntfy[i]
+		if err := readSecret(fmt.Sprintf("notify.ntfy[%d].token", i), &n.Token, n.TokenFile); err != nil {
+			return err
+		}
+		if err := readSecret(fmt.Sprintf("notify.ntfy[%d].password", i), &n.Password, n.PasswordFile); err != nil {
+			return err
+		}
+	}
 	for name, sc := range c.Sources.Common() {
 		if sc.TokenFile == "" {
 			continue
@@ -380,6 +443,9 @@ func (c *Config) Validate() error {
 	if g := c.Sources.Gatus.GroupBy; g != "group" && g != "endpoint" {
 		return fmt.Errorf("sources.gatus.group_by: must be group or endpoint, not %q", g)
 	}
+	if err := c.validateNotify(); err != nil {
+		return err
+	}
 	if err := c.Checks.Drift.validate(); err != nil {
 		return err
 	}
@@ -473,6 +539,48 @@ func (v *VersionCheckerCheckConfig) validate() error {
 	}
 	if u, err := url.Parse(v.URL); v.Enabled && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("checks.version_checker.url: %q is not an http(s) URL of version-checker's /metrics", v.URL)
+	}
+	return nil
+}
+
+var topicRE = regexp.MustCompile(`^[-_A-Za-z0-9]{1,64}$`)
+
+func (c *Config) validateNotify() error {
+	if u := c.HTTP.PublicURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("http.public_url: %q is not an http(s) URL", u)
+		}
+	}
+	if k := c.HTTP.ActionKey; k != "" && len(k) < 32 {
+		return errors.New("http.action_key: must be at least 32 characters (try: openssl rand -hex 32)")
+	}
+	if c.HTTP.ActionTTL < time.Minute {
+		return errors.New("http.action_ttl: must be at least 1m")
+	}
+	n := c.Notify
+	switch {
+	case n.GiveUpAfter < time.Minute:
+		return errors.New("notify.give_up_after: must be at least 1m")
+	case n.MinBackoff <= 0 || n.MaxBackoff < n.MinBackoff:
+		return errors.New("notify.min_backoff, notify.max_backoff: must be positive, the max at least the min")
+	}
+	names := map[string]bool{}
+	for i, t := range n.Ntfy {
+		key := fmt.Sprintf("notify.ntfy[%d]", i)
+		u, err := url.Parse(t.URL)
+		switch {
+		case !hostRE.MatchString(t.Name) || names[t.Name]:
+			return fmt.Errorf("%s.name: %q must be a unique name of letters, digits, ., _ and -", key, t.Name)
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return fmt.Errorf("%s.url: %q is not the http(s) URL of an ntfy server", key, t.URL)
+		case !topicRE.MatchString(t.Topic):
+			return fmt.Errorf("%s.topic: %q is not an ntfy topic (1-64 of A-Z, a-z, 0-9, _ and -)", key, t.Topic)
+		case t.Token != "" && t.Username != "":
+			return fmt.Errorf("%s: give a token or a username and password, not both", key)
+		case t.RatePerMinute <= 0 || t.Burst < 1:
+			return fmt.Errorf("%s.rate_per_minute, burst: must be positive", key)
+		}
+		names[t.Name] = true
 	}
 	return nil
 }

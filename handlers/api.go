@@ -222,3 +222,24 @@ func pageParams(q url.Values) (before int64, limit int, err error) {
 	}
 	return before, limit, nil
 }
+
+func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", "pending", "sent", "given_up":
+	default:
+		writeError(w, http.StatusBadRequest, "state: must be pending, sent or given_up")
+		return
+	}
+	_, limit, err := pageParams(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list, err := s.Notifications(r.Context(), state, limit)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifications": list})
+}

@@ -22,6 +22,7 @@ type Metrics struct {
 	eventsApply  *prometheus.CounterVec
 	eventsReject *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	notified     *prometheus.CounterVec
 }
 
 // StateSource is what the metrics read at scrape time.
@@ -43,12 +44,15 @@ func NewMetrics(src StateSource) *Metrics {
 		eventsReject: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opsbot_events_rejected_total", Help: "Events refused, by source and reason (invalid, too_large, unavailable).",
 		}, []string{"source", "reason"}),
+		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opsbot_notifications_total", Help: "Notification attempts, by target and result (sent, failed, given_up).",
+		}, []string{"target", "result"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "opsbot_http_request_duration_seconds", Help: "HTTP request latency, by route and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "code"}),
 	}
-	m.reg.MustRegister(m.eventsRecv, m.eventsApply, m.eventsReject, m.httpDuration,
+	m.reg.MustRegister(m.eventsRecv, m.eventsApply, m.eventsReject, m.httpDuration, m.notified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{src: src},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -68,6 +72,9 @@ func (m *Metrics) received(source string, n int) {
 func (m *Metrics) rejected(source, reason string, n int) {
 	m.eventsReject.WithLabelValues(source, reason).Add(float64(n))
 }
+
+// Notified counts a notification attempt.
+func (m *Metrics) Notified(target, result string) { m.notified.WithLabelValues(target, result).Inc() }
 
 // Rejected counts a stream message the reducer could not decode.
 func (m *Metrics) Rejected(subject, reason string) {

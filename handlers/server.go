@@ -75,6 +75,10 @@ type Server struct {
 	Rules           incidents.Rules
 	// NewID makes ids for events and commands that come without one.
 	NewID func() string
+	// Actions verifies notification buttons; nil serves none.
+	Actions ActionVerifier
+	// Notifications lists the outbox; nil serves none.
+	Notifications func(ctx context.Context, state string, limit int) (any, error)
 }
 
 // Handler routes every endpoint.
@@ -92,6 +96,12 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("POST /hooks/"+h.Name, s.Metrics.instrument(authorize(tokens, sums(tokens), s.hook(h))))
 	}
 	handle("GET /api/v1/notices", s.listNotices, true)
+	if s.Actions != nil {
+		handle("POST /actions/{token}", s.action, false)
+	}
+	if s.Notifications != nil {
+		handle("GET /api/v1/notifications", s.listNotifications, true)
+	}
 	handle("POST /api/v1/events", s.postEvent, true)
 	handle("GET /api/v1/incidents", s.listIncidents, true)
 	handle("GET /api/v1/incidents/{id}", s.getIncident, true)

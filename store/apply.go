@@ -65,7 +65,7 @@ func scanAlert(row rowScanner) (*incidents.Alert, error) {
 type statements struct {
 	incidentByID, incidentByGroup, alertByKey *sql.Stmt
 	incidentInsert, incidentUpdate            *sql.Stmt
-	noticeInsert                              *sql.Stmt
+	noticeInsert, outboxQueue                 *sql.Stmt
 	alertsResolveAll                          *sql.Stmt
 	// the multi-row inserts, one statement per size in rowsPerStmt
 	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
@@ -124,6 +124,8 @@ func (s *Store) prepare(ctx context.Context) error {
 			firing_critical = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
+		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (target, incident_id) WHERE state = 'pending' DO UPDATE SET version = version + 1`},
 		{&s.st.alertsResolveAll, `UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? WHERE incident_id = ? AND status = 'firing'`},
 	} {
 		if err := s.prepareOne(ctx, p.dst, p.sql); err != nil {
@@ -187,6 +189,8 @@ type batch struct {
 	created   map[int64]bool   // incidents inserted in this batch: no alerts in the table yet
 	dirty     []int64
 	isDirty   map[int64]bool
+	notify    []int64 // incidents whose change people are told of
+	isNotify  map[int64]bool
 	alerts    map[alertKey]*incidents.Alert // nil: known to be absent
 	alertRows []alertKey
 	alertDirt map[alertKey]bool
@@ -223,7 +227,7 @@ func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]inciden
 	b := &batch{
 		ctx: ctx, tx: tx, src: &s.st, stmts: map[*sql.Stmt]*sql.Stmt{},
 		byID: map[int64]*incidents.Incident{}, newest: map[string]int64{}, created: map[int64]bool{},
-		isDirty: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
+		isDirty: map[int64]bool{}, isNotify: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
 	}
 	if b.seen, err = b.applied(envs); err != nil {
 		return nil, fmt.Errorf("store: applied ids: %w", err)
@@ -476,6 +480,10 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		b.dirty = append(b.dirty, inc.ID)
 	}
 	b.byID[inc.ID] = inc
+	if ch.Outcome != "commented" && !b.isNotify[inc.ID] {
+		b.isNotify[inc.ID] = true
+		b.notify = append(b.notify, inc.ID)
+	}
 	if a := ch.Alert; a != nil {
 		k := alertKey{inc.ID, a.DedupKey}
 		b.alerts[k] = a
@@ -518,6 +526,16 @@ func (s *Store) flush(b *batch) error {
 	}
 	if err := b.flushAlerts(); err != nil {
 		return err
+	}
+	// The notification is rendered from the incident when it is sent: a
+	// pending one already covers this change.
+	now := nanos(s.now())
+	for _, id := range b.notify {
+		for _, t := range s.targets {
+			if _, err := b.exec(b.src.outboxQueue, t, id, now, now); err != nil {
+				return err
+			}
+		}
 	}
 	if err := b.insertRows(b.src.timelineInsert, 6, b.timeline); err != nil {
 		return err

@@ -25,12 +25,13 @@ var migrations embed.FS
 
 // Store is the SQLite database.
 type Store struct {
-	w     *sql.DB // the one writer
-	r     *sql.DB // readers
-	rules incidents.Rules
-	now   func() time.Time
-	st    statements
-	stmts []*sql.Stmt // every prepared statement, to close
+	w       *sql.DB // the one writer
+	r       *sql.DB // readers
+	rules   incidents.Rules
+	now     func() time.Time
+	targets []string
+	st      statements
+	stmts   []*sql.Stmt // every prepared statement, to close
 }
 
 // Options tune the database.
@@ -40,6 +41,9 @@ type Options struct {
 	Synchronous string
 	Rules       incidents.Rules
 	Now         func() time.Time
+	// Targets are the notification targets every incident change is
+	// queued for.
+	Targets []string
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -65,7 +69,7 @@ func Open(path string, opts Options) (*Store, error) {
 	w := sql.OpenDB(connector("file:" + path + "?" + q.Encode()))
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, rules: opts.Rules, now: opts.Now}
+	s := &Store{w: w, rules: opts.Rules, now: opts.Now, targets: opts.Targets}
 	if err := s.migrate(context.Background()); err != nil {
 		w.Close()
 		return nil, err

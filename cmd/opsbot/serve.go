@@ -13,12 +13,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/opsbot/opsbot/actiontoken"
 	"github.com/opsbot/opsbot/bus"
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/notify"
 	"github.com/opsbot/opsbot/store"
 )
 
@@ -75,7 +78,13 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		MaxSnooze:       cfg.Incidents.MaxSnooze,
 		DefaultSeverity: incidents.Severity(cfg.Incidents.DefaultSeverity),
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{Synchronous: cfg.Store.Synchronous, Rules: rules})
+	key, err := actionKey(cfg)
+	if err != nil {
+		return err
+	}
+	signer := &actiontoken.Signer{Key: key, TTL: cfg.HTTP.ActionTTL, Now: time.Now}
+	notifyTargets, targetNames := targets(cfg, signer)
+	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{Synchronous: cfg.Store.Synchronous, Rules: rules, Targets: targetNames})
 	if err != nil {
 		return err
 	}
@@ -121,7 +130,31 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Hooks: hooks,
+		Hooks: hooks, Actions: signer,
+		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
+			return st.ListNotifications(ctx, state, limit)
+		},
+	}
+
+	dispatcher := &notify.Dispatcher{
+		Store: st, Targets: notifyTargets, GiveUpAfter: cfg.Notify.GiveUpAfter, MinBackoff: cfg.Notify.MinBackoff,
+		MaxBackoff: cfg.Notify.MaxBackoff, SendTimeout: 20 * time.Second, Log: log, Now: time.Now, Result: metrics.Notified,
+	}
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	dispatchDone := make(chan struct{})
+	go func() {
+		defer close(dispatchDone)
+		dispatcher.Run(dispatchCtx)
+	}()
+	// The dispatcher stops after the reducer has drained and before NATS
+	// and the database close; what it did not send is sent after a restart.
+	defer func() {
+		stopDispatch()
+		<-dispatchDone
+		log.Info("notifications stopped")
+	}()
+	if len(targetNames) > 0 {
+		log.Info("notification targets", "targets", strings.Join(targetNames, ", "), "buttons", cfg.HTTP.PublicURL != "")
 	}
 
 	reducerCtx, stopReducer := context.WithCancel(context.Background())
@@ -131,6 +164,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 			Applied: func(batch []incidents.Envelope, out []incidents.Outcome) {
 				metrics.Applied(batch, out)
 				results.Deliver(out)
+				dispatcher.Wake()
 			},
 			Rejected: metrics.Rejected,
 			Raw:      raw,
