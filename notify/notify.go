@@ -77,7 +77,7 @@ func (d *Dispatcher) Wake() {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.init()
 	for {
-		wait, err := d.round(ctx)
+		wait, err := d.Round(ctx)
 		if err != nil && ctx.Err() == nil {
 			d.Log.Error("notify: outbox", "err", err)
 			wait = 5 * time.Second
@@ -94,8 +94,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// round sends what is due and says how long to wait for the next.
-func (d *Dispatcher) round(ctx context.Context) (time.Duration, error) {
+// Round sends what is due and says how long to wait for the next.
+func (d *Dispatcher) Round(ctx context.Context) (time.Duration, error) {
+	d.init()
 	now := d.Now()
 	due, err := d.Store.DueNotifications(ctx, now, 500)
 	if err != nil {
