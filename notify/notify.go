@@ -34,8 +34,7 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 type Store interface {
 	DueNotifications(ctx context.Context, now time.Time, limit int) ([]store.Notification, error)
 	NextNotification(ctx context.Context) (time.Time, bool, error)
-	NotificationSent(ctx context.Context, n store.Notification, at time.Time) error
-	NotificationFailed(ctx context.Context, id int64, errText string, next time.Time, giveUp bool, at time.Time) error
+	RecordAttempts(ctx context.Context, attempts []store.Attempt, at time.Time) error
 	Incident(ctx context.Context, id int64) (*incidents.Incident, error)
 }
 
@@ -57,6 +56,9 @@ type Dispatcher struct {
 	Now         func() time.Time
 	// Result is told of every attempt: "sent", "failed" or "given_up".
 	Result func(target, result string)
+	// Concurrency is how many notifications of one target are sent at
+	// once (those of one incident never are).
+	Concurrency int
 
 	once sync.Once
 	wake chan struct{}
@@ -140,49 +142,69 @@ func (d *Dispatcher) Round(ctx context.Context) (time.Duration, error) {
 	return wait, nil
 }
 
-// sendAll sends a target's due notifications in order; it returns how long
-// to wait when the rate limit stopped it.
+// sendAll sends a target's due notifications, some at once; it returns how
+// long to wait when the rate limit stopped it.
 func (d *Dispatcher) sendAll(ctx context.Context, name string, list []store.Notification) time.Duration {
 	t, ok := d.Targets[name]
+	var (
+		mu       sync.Mutex
+		attempts []store.Attempt
+		wg       sync.WaitGroup
+		wait     time.Duration
+		sem      = make(chan struct{}, max(d.Concurrency, 1))
+	)
+	record := func(a store.Attempt) {
+		mu.Lock()
+		attempts = append(attempts, a)
+		mu.Unlock()
+	}
 	for _, n := range list {
 		if ctx.Err() != nil {
-			return 0
+			break
 		}
 		if !ok {
-			d.failed(ctx, name, n, &PermanentError{errors.New("no such target (removed from the configuration?)")})
+			record(d.failed(name, n, &PermanentError{errors.New("no such target (removed from the configuration?)")}))
 			continue
 		}
 		if t.Limit != nil {
 			if r := t.Limit.Reserve(); r.Delay() > 0 {
 				r.Cancel()
-				return r.Delay()
+				wait = r.Delay()
+				break
 			}
 		}
-		inc, err := d.Store.Incident(ctx, n.IncidentID)
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, d.SendTimeout)
-			err = t.Notifier.Notify(sctx, inc)
-			cancel()
-		}
-		if err != nil {
-			d.failed(ctx, name, n, err)
-			continue
-		}
-		if err := d.Store.NotificationSent(ctx, n, d.Now()); err != nil {
-			d.Log.Error("notify: recording a sent notification (it may be sent again)", "target", name, "err", err)
-		}
-		if d.Result != nil {
-			d.Result(name, "sent")
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			inc, err := d.Store.Incident(ctx, n.IncidentID)
+			if err == nil {
+				sctx, cancel := context.WithTimeout(ctx, d.SendTimeout)
+				err = t.Notifier.Notify(sctx, inc)
+				cancel()
+			}
+			if err != nil {
+				record(d.failed(name, n, err))
+				return
+			}
+			record(store.Attempt{N: n, Sent: true})
+			if d.Result != nil {
+				d.Result(name, "sent")
+			}
+		}()
 	}
-	return 0
+	wg.Wait()
+	if err := d.Store.RecordAttempts(context.WithoutCancel(ctx), attempts, d.Now()); err != nil {
+		d.Log.Error("notify: recording attempts (sent ones may be sent again)", "target", name, "err", err)
+	}
+	return wait
 }
 
-func (d *Dispatcher) failed(ctx context.Context, name string, n store.Notification, err error) {
+func (d *Dispatcher) failed(name string, n store.Notification, err error) store.Attempt {
 	now := d.Now()
 	var perm *PermanentError
 	giveUp := errors.As(err, &perm) || now.Sub(n.CreatedAt) >= d.GiveUpAfter
-	// Exponential backoff with full jitter in its upper half.
+	// Exponential backoff, jittered over its upper half.
 	backoff := d.MinBackoff << min(n.Attempts, 20)
 	if backoff > d.MaxBackoff || backoff <= 0 {
 		backoff = d.MaxBackoff
@@ -195,10 +217,8 @@ func (d *Dispatcher) failed(ctx context.Context, name string, n store.Notificati
 	} else {
 		d.Log.Warn("notify: will retry", "target", name, "incident", n.IncidentID, "in", backoff.Round(time.Millisecond), "err", err)
 	}
-	if serr := d.Store.NotificationFailed(ctx, n.ID, err.Error(), now.Add(backoff), giveUp, now); serr != nil {
-		d.Log.Error("notify: recording a failure", "err", serr)
-	}
 	if d.Result != nil {
 		d.Result(name, result)
 	}
+	return store.Attempt{N: n, Err: err.Error(), Next: now.Add(backoff), GiveUp: giveUp}
 }

@@ -76,31 +76,49 @@ func (s *Store) notifications(ctx context.Context, q string, args ...any) ([]Not
 	return out, rows.Err()
 }
 
-// NotificationSent marks a notification delivered, unless the incident
-// changed since n was read: then it stays pending and is sent again.
-func (s *Store) NotificationSent(ctx context.Context, n Notification, at time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1, last_error = ''
-		WHERE id = ? AND state = 'pending' AND version = ?`, nanos(at), n.ID, n.Version)
-	if err != nil {
-		return fmt.Errorf("store: notification %d sent: %w", n.ID, err)
-	}
-	if k, _ := res.RowsAffected(); k == 0 {
-		_, err = s.w.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = '' WHERE id = ?`, n.ID)
-	}
-	return err
+// Attempt is the result of sending a notification.
+type Attempt struct {
+	N    Notification
+	Sent bool
+	// A failed attempt is tried again at Next, or given up.
+	Err    string
+	Next   time.Time
+	GiveUp bool
 }
 
-// NotificationFailed records a failed attempt: the notification is tried
-// again at next, or given up if giveUp.
-func (s *Store) NotificationFailed(ctx context.Context, id int64, errText string, next time.Time, giveUp bool, at time.Time) error {
-	var err error
-	if giveUp {
-		_, err = s.w.ExecContext(ctx, `UPDATE outbox SET state = 'given_up', done_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'`, nanos(at), errText, id)
-	} else {
-		_, err = s.w.ExecContext(ctx, `UPDATE outbox SET next_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'`, nanos(next), errText, id)
+// RecordAttempts writes the results of a round of sending in one
+// transaction. A notification whose incident changed since it was read
+// stays pending and is sent again.
+func (s *Store) RecordAttempts(ctx context.Context, attempts []Attempt, at time.Time) error {
+	if len(attempts) == 0 {
+		return nil
 	}
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: notification %d failed: %w", id, err)
+		return fmt.Errorf("store: record attempts: %w", err)
+	}
+	defer tx.Rollback()
+	for _, a := range attempts {
+		var err error
+		switch {
+		case a.Sent:
+			var res sql.Result
+			res, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1, last_error = ''
+				WHERE id = ? AND state = 'pending' AND version = ?`, nanos(at), a.N.ID, a.N.Version)
+			if k, _ := res.RowsAffected(); err == nil && k == 0 {
+				_, err = tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = '' WHERE id = ?`, a.N.ID)
+			}
+		case a.GiveUp:
+			_, err = tx.ExecContext(ctx, `UPDATE outbox SET state = 'given_up', done_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'`, nanos(at), a.Err, a.N.ID)
+		default:
+			_, err = tx.ExecContext(ctx, `UPDATE outbox SET next_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'`, nanos(a.Next), a.Err, a.N.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: record attempt on notification %d: %w", a.N.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record attempts: %w", err)
 	}
 	return nil
 }

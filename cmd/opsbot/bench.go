@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,9 +32,12 @@ Alertmanager's API (POST /api/v2/alerts) and prints the ratio.
 `
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "notify" {
+		return benchNotify(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		fmt.Fprint(stderr, benchUsage)
-		return usageError("bench needs a benchmark: ingest")
+		return usageError("bench needs a benchmark: ingest or notify")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -343,35 +345,7 @@ func startSelf(ctx context.Context, dir, synchronous string) (*child, error) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: exec.Command(exe, "serve", "--config", cfg), done: make(chan struct{})}
-	stderr, err := c.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := benchAddrRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		c.cmd.Wait()
-		close(c.done)
-	}()
-	select {
-	case a := <-addr:
-		c.url = "http://" + a
-	case <-c.done:
-		return nil, errors.New("opsbot serve exited at start")
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-		return nil, errors.New("opsbot serve did not start in 30s")
-	}
-	return c, waitOK(ctx, c.url+"/readyz")
+	return startConfigured(ctx, exe, cfg)
 }
 
 func startBenchAlertmanager(ctx context.Context, bin, dir string) (*child, error) {

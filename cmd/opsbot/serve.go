@@ -139,6 +139,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	dispatcher := &notify.Dispatcher{
 		Store: st, Targets: notifyTargets, GiveUpAfter: cfg.Notify.GiveUpAfter, MinBackoff: cfg.Notify.MinBackoff,
 		MaxBackoff: cfg.Notify.MaxBackoff, SendTimeout: 20 * time.Second, Log: log, Now: time.Now, Result: metrics.Notified,
+		Concurrency: 8,
 	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
 	dispatchDone := make(chan struct{})
