@@ -36,10 +36,27 @@ type Config struct {
 // NotifyConfig is how people are told: the outbox and its targets.
 type NotifyConfig struct {
 	// GiveUpAfter: a notification not delivered by then is given up.
-	GiveUpAfter time.Duration `yaml:"give_up_after"`
-	MinBackoff  time.Duration `yaml:"min_backoff"`
-	MaxBackoff  time.Duration `yaml:"max_backoff"`
-	Ntfy        []NtfyTarget  `yaml:"ntfy"`
+	GiveUpAfter time.Duration   `yaml:"give_up_after"`
+	MinBackoff  time.Duration   `yaml:"min_backoff"`
+	MaxBackoff  time.Duration   `yaml:"max_backoff"`
+	Ntfy        []NtfyTarget    `yaml:"ntfy"`
+	Discord     []DiscordTarget `yaml:"discord"`
+	// DiscordAPIURL points discordgo elsewhere than https://discord.com (a
+	// proxy); empty is Discord.
+	DiscordAPIURL string `yaml:"discord_api_url"`
+}
+
+// DiscordTarget is a Discord channel: a bot token and channel id (with
+// buttons), or a webhook URL (without).
+type DiscordTarget struct {
+	Name           string  `yaml:"name"`
+	Token          Secret  `yaml:"token"`
+	TokenFile      string  `yaml:"token_file"`
+	ChannelID      string  `yaml:"channel_id"`
+	WebhookURL     Secret  `yaml:"webhook_url"`
+	WebhookURLFile string  `yaml:"webhook_url_file"`
+	RatePerMinute  float64 `yaml:"rate_per_minute"`
+	Burst          int     `yaml:"burst"`
 }
 
 // NtfyTarget is an ntfy server and topic.
@@ -208,7 +225,8 @@ func Default() Config {
 		Log:     LogConfig{Level: "info", Format: "text"},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{},
 			ActionTTL: 24 * time.Hour},
-		Notify: NotifyConfig{GiveUpAfter: 24 * time.Hour, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Ntfy: []NtfyTarget{}},
+		Notify: NotifyConfig{GiveUpAfter: 24 * time.Hour, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Ntfy: []NtfyTarget{},
+			Discord: []DiscordTarget{}},
 		NATS: NATSConfig{
 			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
@@ -299,6 +317,15 @@ func readSecret(key string, s *Secret, file string) error {
 func (c *Config) readSecrets() error {
 	if err := readSecret("http.action_key", &c.HTTP.ActionKey, c.HTTP.ActionKeyFile); err != nil {
 		return err
+	}
+	for i := range c.Notify.Discord {
+		d := &c.Notify.Discord[i]
+		if err := readSecret(fmt.Sprintf("notify.discord[%d].token", i), &d.Token, d.TokenFile); err != nil {
+			return err
+		}
+		if err := readSecret(fmt.Sprintf("notify.discord[%d].webhook_url", i), &d.WebhookURL, d.WebhookURLFile); err != nil {
+			return err
+		}
 	}
 	for i := range c.Notify.Ntfy {
 		n := &c.Notify.Ntfy[i]
@@ -582,5 +609,29 @@ func (c *Config) validateNotify() error {
 		}
 		names[t.Name] = true
 	}
+	if u := n.DiscordAPIURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("notify.discord_api_url: %q is not an http(s) URL", u)
+		}
+	}
+	for i, t := range n.Discord {
+		key := fmt.Sprintf("notify.discord[%d]", i)
+		switch {
+		case !hostRE.MatchString(t.Name) || names[t.Name]:
+			return fmt.Errorf("%s.name: %q must be a unique name of letters, digits, ., _ and - (across all targets)", key, t.Name)
+		case (t.Token != "") == (t.WebhookURL != ""):
+			return fmt.Errorf("%s: give a bot token and channel_id, or a webhook_url", key)
+		case t.Token != "" && !snowflakeRE.MatchString(t.ChannelID):
+			return fmt.Errorf("%s.channel_id: %q is not a Discord channel id", key, t.ChannelID)
+		case t.RatePerMinute <= 0 || t.Burst < 1:
+			return fmt.Errorf("%s.rate_per_minute, burst: must be positive", key)
+		}
+		if t.WebhookURL != "" && !strings.Contains(t.WebhookURL.Reveal(), "/webhooks/") {
+			return fmt.Errorf("%s.webhook_url: not a Discord webhook URL (.../api/webhooks/ID/TOKEN)", key)
+		}
+		names[t.Name] = true
+	}
 	return nil
 }
+
+var snowflakeRE = regexp.MustCompile(`^[0-9]{1,20}$`)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -119,6 +120,29 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []Attempt, at time.
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: record attempts: %w", err)
+	}
+	return nil
+}
+
+// NotificationRef is what target knows incident id's notification by.
+func (s *Store) NotificationRef(ctx context.Context, target string, id int64) (string, bool, error) {
+	var ref string
+	err := s.r.QueryRowContext(ctx, `SELECT ref FROM notification_refs WHERE target = ? AND incident_id = ?`, target, id).Scan(&ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: notification ref: %w", err)
+	}
+	return ref, true, nil
+}
+
+// SetNotificationRef keeps what target knows incident id's notification by.
+func (s *Store) SetNotificationRef(ctx context.Context, target string, id int64, ref string) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO notification_refs (target, incident_id, ref) VALUES (?, ?, ?)
+		ON CONFLICT (target, incident_id) DO UPDATE SET ref = excluded.ref`, target, id, ref)
+	if err != nil {
+		return fmt.Errorf("store: set notification ref: %w", err)
 	}
 	return nil
 }

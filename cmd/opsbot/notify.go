@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"golang.org/x/time/rate"
 
 	"github.com/opsbot/opsbot/actiontoken"
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/notify"
+	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/notify/ntfy"
 )
 
@@ -43,9 +45,29 @@ func actionKey(cfg *config.Config) ([]byte, error) {
 }
 
 // targets makes the notification targets of the configuration.
-func targets(cfg *config.Config, signer *actiontoken.Signer) (map[string]notify.Target, []string) {
+func targets(cfg *config.Config, signer *actiontoken.Signer, refs discord.Refs) (map[string]notify.Target, error) {
 	out := map[string]notify.Target{}
-	var names []string
+	if u := cfg.Notify.DiscordAPIURL; u != "" {
+		discord.PointAt(u)
+	}
+	for _, t := range cfg.Notify.Discord {
+		n := &discord.Notifier{Target: t.Name, ChannelID: t.ChannelID, Refs: refs}
+		token := "Bot " + t.Token.Reveal()
+		if t.WebhookURL != "" {
+			id, tok, err := discord.ParseWebhook(t.WebhookURL.Reveal())
+			if err != nil {
+				return nil, fmt.Errorf("notify.discord %s: %w", t.Name, err)
+			}
+			n.WebhookID, n.WebhookToken, token = id, tok, ""
+		}
+		session, err := discordgo.New(token)
+		if err != nil {
+			return nil, fmt.Errorf("notify.discord %s: %w", t.Name, err)
+		}
+		session.Client = &http.Client{Timeout: 15 * time.Second}
+		n.Session = session
+		out[t.Name] = notify.Target{Notifier: n, Limit: rate.NewLimiter(rate.Limit(t.RatePerMinute/60), t.Burst)}
+	}
 	for _, t := range cfg.Notify.Ntfy {
 		out[t.Name] = notify.Target{
 			Notifier: &ntfy.Notifier{
@@ -54,7 +76,6 @@ func targets(cfg *config.Config, signer *actiontoken.Signer) (map[string]notify.
 			},
 			Limit: rate.NewLimiter(rate.Limit(t.RatePerMinute/60), t.Burst),
 		}
-		names = append(names, t.Name)
 	}
-	return out, names
+	return out, nil
 }

@@ -83,9 +83,20 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		return err
 	}
 	signer := &actiontoken.Signer{Key: key, TTL: cfg.HTTP.ActionTTL, Now: time.Now}
-	notifyTargets, targetNames := targets(cfg, signer)
+	targetNames := make([]string, 0, len(cfg.Notify.Ntfy)+len(cfg.Notify.Discord))
+	for _, t := range cfg.Notify.Ntfy {
+		targetNames = append(targetNames, t.Name)
+	}
+	for _, t := range cfg.Notify.Discord {
+		targetNames = append(targetNames, t.Name)
+	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{Synchronous: cfg.Store.Synchronous, Rules: rules, Targets: targetNames})
 	if err != nil {
+		return err
+	}
+	notifyTargets, err := targets(cfg, signer, st)
+	if err != nil {
+		st.Close()
 		return err
 	}
 	defer func() {
