@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/opsbot/opsbot/incidents"
 	"gopkg.in/yaml.v3"
 )
 
@@ -41,9 +43,22 @@ type NotifyConfig struct {
 	MaxBackoff  time.Duration   `yaml:"max_backoff"`
 	Ntfy        []NtfyTarget    `yaml:"ntfy"`
 	Discord     []DiscordTarget `yaml:"discord"`
+	// Routes choose targets by severity, source and labels, in order;
+	// DefaultTargets take what no route matches (empty: every target).
+	Routes         []RouteConfig `yaml:"routes"`
+	DefaultTargets []string      `yaml:"default_targets"`
 	// DiscordAPIURL points discordgo elsewhere than https://discord.com (a
 	// proxy); empty is Discord.
 	DiscordAPIURL string `yaml:"discord_api_url"`
+}
+
+// RouteConfig is one routing rule.
+type RouteConfig struct {
+	Severities []string          `yaml:"severities"`
+	Sources    []string          `yaml:"sources"`
+	Labels     map[string]string `yaml:"labels"`
+	Targets    []string          `yaml:"targets"`
+	Continue   bool              `yaml:"continue"`
 }
 
 // DiscordTarget is a Discord channel: a bot token and channel id (with
@@ -226,7 +241,7 @@ func Default() Config {
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{},
 			ActionTTL: 24 * time.Hour},
 		Notify: NotifyConfig{GiveUpAfter: 24 * time.Hour, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Ntfy: []NtfyTarget{},
-			Discord: []DiscordTarget{}},
+			Discord: []DiscordTarget{}, Routes: []RouteConfig{}, DefaultTargets: []string{}},
 		NATS: NATSConfig{
 			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
@@ -631,7 +646,47 @@ func (c *Config) validateNotify() error {
 		}
 		names[t.Name] = true
 	}
+	for i, r := range n.Routes {
+		key := fmt.Sprintf("notify.routes[%d]", i)
+		if len(r.Targets) == 0 {
+			return fmt.Errorf("%s.targets: name at least one target", key)
+		}
+		for _, t := range r.Targets {
+			if !names[t] {
+				return fmt.Errorf("%s.targets: no target is named %q", key, t)
+			}
+		}
+		for _, sev := range r.Severities {
+			if !validSeverity(sev) {
+				return fmt.Errorf("%s.severities: %q is not critical, warning or info", key, sev)
+			}
+		}
+	}
+	for _, t := range n.DefaultTargets {
+		if !names[t] {
+			return fmt.Errorf("notify.default_targets: no target is named %q", t)
+		}
+	}
 	return nil
+}
+
+// Routes are the routing rules as the store applies them, nil for none.
+func (n *NotifyConfig) IncidentRoutes(all []string) *incidents.Routes {
+	if len(n.Routes) == 0 && len(n.DefaultTargets) == 0 {
+		return nil
+	}
+	r := &incidents.Routes{Default: n.DefaultTargets}
+	if len(r.Default) == 0 {
+		r.Default = all
+	}
+	for _, rc := range n.Routes {
+		rt := incidents.Route{Sources: rc.Sources, Labels: rc.Labels, Targets: rc.Targets, Continue: rc.Continue}
+		for _, s := range rc.Severities {
+			rt.Severities = append(rt.Severities, incidents.Severity(s))
+		}
+		r.Routes = append(r.Routes, rt)
+	}
+	return r
 }
 
 var snowflakeRE = regexp.MustCompile(`^[0-9]{1,20}$`)

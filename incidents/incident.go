@@ -82,6 +82,8 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	SnoozedUntil   *time.Time `json:"snoozed_until"`
 	FiringAlerts   int        `json:"firing_alerts"`
+	// Labels are those of the alert that opened the incident.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Firing counts firing alerts by severity rank (Severity.Rank).
 	Firing   [4]int  `json:"-"`
 	Alerts   []Alert `json:"alerts,omitempty"`

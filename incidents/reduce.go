@@ -116,7 +116,7 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 	if inc == nil {
 		inc = &Incident{
 			State: Triggered, Severity: ev.Severity, Title: ev.Summary, GroupKey: ev.GroupKey,
-			Source: ev.Source, CreatedAt: at,
+			Source: ev.Source, CreatedAt: at, Labels: ev.Labels,
 		}
 		ch.Outcome = "opened"
 		ch.Timeline = append(ch.Timeline, entry(KindOpened, ev.Summary))

@@ -12,7 +12,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -21,12 +21,18 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 		inc                   incidents.Incident
 		created, updated      int64
 		acked, resolved, snzd sql.NullInt64
+		labels                string
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
-		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3])
+		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels)
 	if err != nil {
 		return nil, err
+	}
+	if labels != "{}" && labels != "" {
+		if err := json.Unmarshal([]byte(labels), &inc.Labels); err != nil {
+			return nil, fmt.Errorf("incident %d labels: %w", inc.ID, err)
+		}
 	}
 	inc.CreatedAt, inc.UpdatedAt = fromNanos(created), fromNanos(updated)
 	inc.AcknowledgedAt, inc.ResolvedAt, inc.SnoozedUntil = fromNull(acked), fromNull(resolved), fromNull(snzd)
@@ -65,7 +71,7 @@ func scanAlert(row rowScanner) (*incidents.Alert, error) {
 type statements struct {
 	incidentByID, incidentByGroup, alertByKey *sql.Stmt
 	incidentInsert, incidentUpdate            *sql.Stmt
-	noticeInsert, outboxQueue                 *sql.Stmt
+	noticeInsert, outboxQueue, outboxTargets  *sql.Stmt
 	alertsResolveAll                          *sql.Stmt
 	// the multi-row inserts, one statement per size in rowsPerStmt
 	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
@@ -117,8 +123,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentByGroup, `SELECT ` + incidentCols + ` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`},
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
-			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical)
-			VALUES ` + values(15, 1)},
+			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels)
+			VALUES ` + values(16, 1)},
+		{&s.st.outboxTargets, `SELECT DISTINCT target FROM outbox WHERE incident_id = ?`},
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
 			firing_critical = ? WHERE id = ?`},
@@ -464,9 +471,13 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		return nil
 	}
 	if inc.ID == 0 {
+		labels, _, err := marshalLabelsLinks(inc.Labels, nil)
+		if err != nil {
+			return err
+		}
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
-			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3])
+			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels)
 		if err != nil {
 			return err
 		}
@@ -531,7 +542,11 @@ func (s *Store) flush(b *batch) error {
 	// pending one already covers this change.
 	now := nanos(s.now())
 	for _, id := range b.notify {
-		for _, t := range s.targets {
+		targets, err := s.targetsOf(b, b.byID[id])
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
 			if _, err := b.exec(b.src.outboxQueue, t, id, now, now); err != nil {
 				return err
 			}
@@ -557,6 +572,50 @@ func (b *batch) flushAlerts() error {
 	b.alertRows = b.alertRows[:0]
 	clear(b.alertDirt)
 	return b.insertRows(b.src.alertUpsert, 11, rows)
+}
+
+// targetsOf are the targets an incident's change goes to: where the
+// routes send it now, and every target that already shows it (so that none
+// is left showing an old state).
+func (s *Store) targetsOf(b *batch, inc *incidents.Incident) ([]string, error) {
+	if len(s.targets) == 0 {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, t := range s.targets {
+		known[t] = true
+	}
+	routed := s.targets
+	if s.routes != nil {
+		routed = s.routes.Targets(inc)
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if known[t] && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, t := range routed {
+		add(t)
+	}
+	if b.created[inc.ID] {
+		return out, nil
+	}
+	rows, err := b.stmt(b.src.outboxTargets).QueryContext(b.ctx, inc.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		add(t)
+	}
+	return out, rows.Err()
 }
 
 // marshalLabelsLinks encodes labels ({} for none) and links ("" for none)

@@ -30,6 +30,7 @@ type Store struct {
 	rules   incidents.Rules
 	now     func() time.Time
 	targets []string
+	routes  *incidents.Routes
 	st      statements
 	stmts   []*sql.Stmt // every prepared statement, to close
 }
@@ -41,9 +42,10 @@ type Options struct {
 	Synchronous string
 	Rules       incidents.Rules
 	Now         func() time.Time
-	// Targets are the notification targets every incident change is
-	// queued for.
+	// Targets are the notification targets; Routes choose among them for
+	// each incident (nil: all of them).
 	Targets []string
+	Routes  *incidents.Routes
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -69,7 +71,7 @@ func Open(path string, opts Options) (*Store, error) {
 	w := sql.OpenDB(connector("file:" + path + "?" + q.Encode()))
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, rules: opts.Rules, now: opts.Now, targets: opts.Targets}
+	s := &Store{w: w, rules: opts.Rules, now: opts.Now, targets: opts.Targets, routes: opts.Routes}
 	if err := s.migrate(context.Background()); err != nil {
 		w.Close()
 		return nil, err

@@ -90,7 +90,9 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	for _, t := range cfg.Notify.Discord {
 		targetNames = append(targetNames, t.Name)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{Synchronous: cfg.Store.Synchronous, Rules: rules, Targets: targetNames})
+	st, err := store.Open(filepath.Join(cfg.DataDir, "opsbot.db"), store.Options{
+		Synchronous: cfg.Store.Synchronous, Rules: rules, Targets: targetNames, Routes: cfg.Notify.IncidentRoutes(targetNames),
+	})
 	if err != nil {
 		return err
 	}
