@@ -47,9 +47,26 @@ type NotifyConfig struct {
 	// DefaultTargets take what no route matches (empty: every target).
 	Routes         []RouteConfig `yaml:"routes"`
 	DefaultTargets []string      `yaml:"default_targets"`
+	Escalation     Escalation    `yaml:"escalation"`
 	// DiscordAPIURL points discordgo elsewhere than https://discord.com (a
 	// proxy); empty is Discord.
 	DiscordAPIURL string `yaml:"discord_api_url"`
+}
+
+// Escalation: an incident not acknowledged Steps[0].After after it was
+// triggered reaches step 1, Steps[1].After later step 2, and so on; each
+// step notifies again.
+type Escalation struct {
+	Steps []EscalationStep `yaml:"steps"`
+	// Repeat the last step, every last After, until acknowledged.
+	Repeat bool `yaml:"repeat"`
+}
+
+// EscalationStep is one step of escalation.
+type EscalationStep struct {
+	After time.Duration `yaml:"after"`
+	// NtfyPriority is ntfy's priority from this step on (0: unchanged).
+	NtfyPriority int `yaml:"ntfy_priority"`
 }
 
 // RouteConfig is one routing rule.
@@ -171,6 +188,9 @@ type StoreConfig struct {
 }
 
 type IncidentsConfig struct {
+	// AckTimeout: acknowledged and still open this long, an incident is
+	// triggered again; 0 never.
+	AckTimeout      time.Duration `yaml:"ack_timeout"`
 	ReopenWindow    time.Duration `yaml:"reopen_window"`
 	MaxSnooze       time.Duration `yaml:"max_snooze"`
 	DefaultSeverity string        `yaml:"default_severity"`
@@ -241,7 +261,8 @@ func Default() Config {
 		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, WaitTimeout: 10 * time.Second, Tokens: []Token{},
 			ActionTTL: 24 * time.Hour},
 		Notify: NotifyConfig{GiveUpAfter: 24 * time.Hour, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, Ntfy: []NtfyTarget{},
-			Discord: []DiscordTarget{}, Routes: []RouteConfig{}, DefaultTargets: []string{}},
+			Discord: []DiscordTarget{}, Routes: []RouteConfig{}, DefaultTargets: []string{},
+			Escalation: Escalation{Steps: []EscalationStep{}}},
 		NATS: NATSConfig{
 			Listen: "127.0.0.1:4222", Stream: "OPSBOT", Replicas: 1,
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
@@ -456,6 +477,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Incidents.ReopenWindow < 0 {
 		return errors.New("incidents.reopen_window: must not be negative")
+	}
+	if c.Incidents.AckTimeout < 0 {
+		return errors.New("incidents.ack_timeout: must not be negative")
+	}
+	for i, st := range c.Notify.Escalation.Steps {
+		if st.After < time.Second {
+			return fmt.Errorf("notify.escalation.steps[%d].after: must be at least 1s", i)
+		}
+		if st.NtfyPriority < 0 || st.NtfyPriority > 5 {
+			return fmt.Errorf("notify.escalation.steps[%d].ntfy_priority: must be 1 to 5 (0: unchanged)", i)
+		}
 	}
 	if c.Incidents.MaxSnooze <= 0 {
 		return errors.New("incidents.max_snooze: must be positive")

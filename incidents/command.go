@@ -15,6 +15,8 @@ const (
 	Close   Verb = "resolve"
 	Comment Verb = "comment"
 	Snooze  Verb = "snooze"
+	// Fire is a timer going off; only opsbot's timer loop sends it.
+	Fire Verb = "fire"
 )
 
 // Verbs lists every verb, in the order help texts show them.
@@ -30,6 +32,9 @@ type Command struct {
 	Origin     string        `json:"origin"`
 	Text       string        `json:"text,omitempty"`
 	Duration   time.Duration `json:"duration,omitempty"`
+	// Timer and DueAt name the timer a Fire command is for.
+	Timer TimerKind `json:"timer,omitempty"`
+	DueAt time.Time `json:"due_at,omitzero"`
 }
 
 // ErrNotFound is returned for an incident that does not exist.
@@ -74,6 +79,10 @@ func (c *Command) Validate(maxSnooze time.Duration) error {
 		if c.Text == "" {
 			return invalid("text", "a comment needs text")
 		}
+	case Fire:
+		if c.Timer != Escalate && c.Timer != AckTimeout && c.Timer != SnoozeEnd {
+			return invalid("timer", "unknown timer %q", c.Timer)
+		}
 	case Snooze:
 		if c.Duration <= 0 {
 			return invalid("duration", "a snooze needs a positive duration such as 30m or 2h")
@@ -105,6 +114,8 @@ func (c *Command) Check(inc *Incident) error {
 		case Resolved:
 			return conflict("incident #%d is already resolved", inc.ID)
 		}
+	case Fire:
+		return nil // a timer that no longer applies changes nothing
 	case Close, Snooze:
 		if inc.State == Resolved {
 			return conflict("incident #%d is already resolved", inc.ID)

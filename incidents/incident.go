@@ -82,6 +82,8 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	SnoozedUntil   *time.Time `json:"snoozed_until"`
 	FiringAlerts   int        `json:"firing_alerts"`
+	// EscalationStep counts the escalations since it was last triggered.
+	EscalationStep int `json:"escalation_step"`
 	// Labels are those of the alert that opened the incident.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Firing counts firing alerts by severity rank (Severity.Rank).
@@ -125,6 +127,9 @@ const (
 	KindUnacknowledged = "unacknowledged"
 	KindSnoozed        = "snoozed"
 	KindComment        = "comment"
+	KindEscalated      = "escalated"
+	KindAckTimeout     = "ack_timeout"
+	KindSnoozeEnded    = "snooze_ended"
 )
 
 func ptr(t time.Time) *time.Time { return &t }

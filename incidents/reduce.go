@@ -17,6 +17,13 @@ type Rules struct {
 	MaxSnooze time.Duration
 	// DefaultSeverity is given to events that name none.
 	DefaultSeverity Severity
+	// AckTimeout: acknowledged and not resolved this long, an incident is
+	// triggered again; 0: never.
+	AckTimeout time.Duration
+	// Escalation[i] is how long an unacknowledged incident stays at step
+	// i before step i+1; RepeatEscalation repeats the last delay.
+	Escalation       []time.Duration
+	RepeatEscalation bool
 }
 
 // DefaultRules are the rules of DESIGN.md.
@@ -70,6 +77,10 @@ type Change struct {
 	Timeline      []Entry
 	// Notice is to be recorded.
 	Notice *Notice
+	// Timers of Incident to set or clear.
+	Timers []TimerChange
+	// Quiet: people are not told of this change (a snoozed incident).
+	Quiet bool
 }
 
 func ignored(format string, args ...any) Change {
@@ -145,7 +156,16 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 	counts[ev.Severity.Rank()]++
 	inc.Severity, inc.Firing, inc.FiringAlerts, inc.UpdatedAt = sev, counts, total(counts), at
 	ch.Incident, ch.Alert = inc, alert
+	if ch.Outcome == "opened" || ch.Outcome == "reopened" {
+		inc.EscalationStep = 0
+		ch.Timers = r.timersFor(inc, at, true)
+	}
+	ch.Quiet = snoozed(inc, at)
 	return ch
+}
+
+func snoozed(inc *Incident, at time.Time) bool {
+	return inc.SnoozedUntil != nil && at.Before(*inc.SnoozedUntil) && inc.State.Open()
 }
 
 func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(kind, detail string) Entry) Change {
@@ -165,13 +185,16 @@ func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(ki
 			inc.State, inc.ResolvedAt, inc.SnoozedUntil = Resolved, ptr(at), nil
 			ch.Outcome = "resolved"
 			ch.Timeline = append(ch.Timeline, entry(KindResolved, "all alerts resolved"))
+			ch.Timers = r.timersFor(inc, at, false)
 		}
+		ch.Quiet = snoozed(inc, at)
 		return ch
 	}
 	if m := highest(counts); m != inc.Severity && m.Valid() {
 		ch.Timeline = append(ch.Timeline, entry(KindSeverity, fmt.Sprintf("%s -> %s", inc.Severity, m)))
 		inc.Severity = m
 	}
+	ch.Quiet = snoozed(inc, at)
 	return ch
 }
 
@@ -195,18 +218,21 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		inc.State, inc.AcknowledgedBy, inc.AcknowledgedAt = Acknowledged, c.Actor, ptr(at)
 		add(KindAcknowledged, c.Text)
 		ch.Outcome = "acknowledged"
+		ch.Timers = r.timersFor(inc, at, false)
 	case Unack:
-		inc.State, inc.AcknowledgedBy, inc.AcknowledgedAt = Triggered, "", nil
+		inc.State, inc.AcknowledgedBy, inc.AcknowledgedAt, inc.EscalationStep = Triggered, "", nil, 0
 		add(KindUnacknowledged, c.Text)
 		ch.Outcome = "unacknowledged"
+		ch.Timers = r.timersFor(inc, at, true)
 	case Close:
 		inc.State, inc.ResolvedAt, inc.SnoozedUntil, inc.FiringAlerts, inc.Firing = Resolved, ptr(at), nil, 0, [4]int{}
 		ch.ResolveAlerts = true
 		add(KindResolved, c.Text)
 		ch.Outcome = "resolved"
+		ch.Timers = r.timersFor(inc, at, false)
 	case Comment:
 		add(KindComment, c.Text)
-		ch.Outcome = "commented"
+		ch.Outcome, ch.Quiet = "commented", true
 	case Snooze:
 		until := at.Add(c.Duration)
 		inc.SnoozedUntil = &until
@@ -216,6 +242,10 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		}
 		add(KindSnoozed, detail)
 		ch.Outcome = "snoozed"
+		// No escalation while snoozed; it resumes when the snooze ends.
+		ch.Timers = []TimerChange{{Kind: SnoozeEnd, DueAt: until}, {Kind: Escalate}}
+	case Fire:
+		return r.ApplyTimer(inc, c.Timer, at), nil
 	}
 	return ch, nil
 }

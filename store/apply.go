@@ -12,7 +12,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -25,7 +25,7 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
-		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels)
+		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +72,7 @@ type statements struct {
 	incidentByID, incidentByGroup, alertByKey *sql.Stmt
 	incidentInsert, incidentUpdate            *sql.Stmt
 	noticeInsert, outboxQueue, outboxTargets  *sql.Stmt
+	timerSet, timerClear, timerDue            *sql.Stmt
 	alertsResolveAll                          *sql.Stmt
 	// the multi-row inserts, one statement per size in rowsPerStmt
 	alertUpsert, timelineInsert, eventInsert [len(rowsPerStmt)]*sql.Stmt
@@ -123,12 +124,16 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentByGroup, `SELECT ` + incidentCols + ` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`},
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
-			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels)
-			VALUES ` + values(16, 1)},
+			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step)
+			VALUES ` + values(17, 1)},
+		{&s.st.timerSet, `INSERT INTO timers (incident_id, kind, due_at) VALUES (?, ?, ?)
+			ON CONFLICT (incident_id, kind) DO UPDATE SET due_at = excluded.due_at`},
+		{&s.st.timerClear, `DELETE FROM timers WHERE incident_id = ? AND kind = ?`},
+		{&s.st.timerDue, `SELECT due_at FROM timers WHERE incident_id = ? AND kind = ?`},
 		{&s.st.outboxTargets, `SELECT DISTINCT target FROM outbox WHERE incident_id = ?`},
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
-			firing_critical = ? WHERE id = ?`},
+			firing_critical = ?, escalation_step = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
@@ -368,6 +373,21 @@ func (s *Store) applyOne(b *batch, env *incidents.Envelope) (incidents.Outcome, 
 		case inc == nil:
 			o.IncidentID = 0
 			err = &incidents.NotFoundError{ID: c.IncidentID}
+		case c.Verb == incidents.Fire:
+			// Only the timer as it stands: one moved or cleared since is stale.
+			var due int64
+			err = b.row(b.src.timerDue, c.IncidentID, c.Timer).Scan(&due)
+			switch {
+			case errors.Is(err, sql.ErrNoRows) || (err == nil && due != nanos(c.DueAt)):
+				ch, err = incidents.Change{Outcome: "ignored: the timer was moved or cleared"}, nil
+			case err != nil:
+				return o, err
+			default:
+				if _, err := b.exec(b.src.timerClear, c.IncidentID, c.Timer); err != nil {
+					return o, err
+				}
+				ch, err = s.rules.ApplyCommand(inc, c, env.At)
+			}
 		default:
 			ch, err = s.rules.ApplyCommand(inc, c, env.At)
 		}
@@ -477,7 +497,8 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		}
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
-			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels)
+			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels,
+			inc.EscalationStep)
 		if err != nil {
 			return err
 		}
@@ -491,7 +512,18 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		b.dirty = append(b.dirty, inc.ID)
 	}
 	b.byID[inc.ID] = inc
-	if ch.Outcome != "commented" && !b.isNotify[inc.ID] {
+	for _, tc := range ch.Timers {
+		var err error
+		if tc.DueAt.IsZero() {
+			_, err = b.exec(b.src.timerClear, inc.ID, tc.Kind)
+		} else {
+			_, err = b.exec(b.src.timerSet, inc.ID, tc.Kind, nanos(tc.DueAt))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !ch.Quiet && !b.isNotify[inc.ID] {
 		b.isNotify[inc.ID] = true
 		b.notify = append(b.notify, inc.ID)
 	}
@@ -530,7 +562,7 @@ func (s *Store) flush(b *batch) error {
 		inc := b.byID[id]
 		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
 			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
-			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.ID)
+			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.ID)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/opsbot/opsbot/incidents"
 	"time"
 )
 
@@ -145,4 +146,35 @@ func (s *Store) SetNotificationRef(ctx context.Context, target string, id int64,
 		return fmt.Errorf("store: set notification ref: %w", err)
 	}
 	return nil
+}
+
+// DueTimers returns the timers due by now, soonest first.
+func (s *Store) DueTimers(ctx context.Context, now time.Time, limit int) ([]incidents.Timer, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT incident_id, kind, due_at FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?`, nanos(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: due timers: %w", err)
+	}
+	defer rows.Close()
+	var out []incidents.Timer
+	for rows.Next() {
+		var (
+			t   incidents.Timer
+			due int64
+		)
+		if err := rows.Scan(&t.IncidentID, &t.Kind, &due); err != nil {
+			return nil, fmt.Errorf("store: due timers: %w", err)
+		}
+		t.DueAt = fromNanos(due)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// NextTimer is when the next timer is due; false if there is none.
+func (s *Store) NextTimer(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT min(due_at) FROM timers`).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next timer: %w", err)
+	}
+	return fromNanos(next.Int64), next.Valid, nil
 }

@@ -73,9 +73,20 @@ func targets(cfg *config.Config, signer *actiontoken.Signer, refs discord.Refs) 
 			Notifier: &ntfy.Notifier{
 				URL: t.URL, Topic: t.Topic, Token: t.Token.Reveal(), Username: t.Username, Password: t.Password.Reveal(),
 				PublicURL: cfg.HTTP.PublicURL, Signer: signer, Client: &http.Client{Timeout: 15 * time.Second},
+				EscalationPriority: escalationPriorities(cfg),
 			},
 			Limit: rate.NewLimiter(rate.Limit(t.RatePerMinute/60), t.Burst),
 		}
 	}
 	return out, nil
+}
+
+// escalationPriorities are ntfy's priorities by escalation step (index 0
+// is step 1); 0 leaves the priority as it is.
+func escalationPriorities(cfg *config.Config) []int {
+	var out []int
+	for _, st := range cfg.Notify.Escalation.Steps {
+		out = append(out, st.NtfyPriority)
+	}
+	return out
 }

@@ -61,7 +61,7 @@ func TestNtfy(t *testing.T) {
 		t.Fatalf("%d %v", code, err)
 	}
 	m := latest("opsbot-incident-1", 1)
-	if m.Priority != 5 || m.Title != "#1 git.example.org is unreachable" || len(m.Actions) != 3 || m.Actions[0].Label != "Acknowledge" ||
+	if m.Priority != 4 || m.Title != "#1 git.example.org is unreachable" || len(m.Actions) != 3 || m.Actions[0].Label != "Acknowledge" ||
 		!strings.HasPrefix(m.Actions[0].URL, "http://"+addr+"/actions/") || m.Click != "http://"+addr+"/api/v1/incidents/1" {
 		t.Fatalf("first message: %+v", m)
 	}

@@ -51,6 +51,6 @@ func TestRoutes(t *testing.T) {
 	send("--dedup-key", "disk2", "--group-key", "nas", "--severity", "critical", "--summary", "disk 99%")
 	waitFor(t, 10*time.Second, "the escalated incident on both", func() bool {
 		m, n := phone.Latest("opsbot-incident-2")
-		return n == 1 && m.Priority == 5 && count(ops, "opsbot-incident-2") == 2
+		return n == 1 && m.Priority == 4 && count(ops, "opsbot-incident-2") == 2
 	})
 }

@@ -74,9 +74,14 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		return fmt.Errorf("data directory: %w", err)
 	}
 	rules := incidents.Rules{
-		ReopenWindow:    cfg.Incidents.ReopenWindow,
-		MaxSnooze:       cfg.Incidents.MaxSnooze,
-		DefaultSeverity: incidents.Severity(cfg.Incidents.DefaultSeverity),
+		ReopenWindow:     cfg.Incidents.ReopenWindow,
+		MaxSnooze:        cfg.Incidents.MaxSnooze,
+		DefaultSeverity:  incidents.Severity(cfg.Incidents.DefaultSeverity),
+		AckTimeout:       cfg.Incidents.AckTimeout,
+		RepeatEscalation: cfg.Notify.Escalation.Repeat,
+	}
+	for _, st := range cfg.Notify.Escalation.Steps {
+		rules.Escalation = append(rules.Escalation, st.After)
 	}
 	key, err := actionKey(cfg)
 	if err != nil {
@@ -171,6 +176,11 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		log.Info("notification targets", "targets", strings.Join(targetNames, ", "), "buttons", cfg.HTTP.PublicURL != "")
 	}
 
+	// Timers go off as commands through the reducer; they stop with the
+	// dispatcher, after the reducer has drained.
+	timersWake := make(chan struct{}, 1)
+	go runTimers(dispatchCtx, st, b, timersWake, log)
+
 	reducerCtx, stopReducer := context.WithCancel(context.Background())
 	reducerDone := make(chan error, 1)
 	go func() {
@@ -179,6 +189,10 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 				metrics.Applied(batch, out)
 				results.Deliver(out)
 				dispatcher.Wake()
+				select {
+				case timersWake <- struct{}{}:
+				default:
+				}
 			},
 			Rejected: metrics.Rejected,
 			Raw:      raw,

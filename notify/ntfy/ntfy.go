@@ -33,6 +33,9 @@ type Notifier struct {
 	PublicURL string
 	Signer    Signer
 	Client    *http.Client
+	// EscalationPriority[i] is the priority from escalation step i+1 on
+	// (0: unchanged).
+	EscalationPriority []int
 }
 
 // Message is ntfy's JSON publish body.
@@ -69,8 +72,17 @@ func (n *Notifier) Render(inc *incidents.Incident) Message {
 	switch inc.State {
 	case incidents.Triggered:
 		fmt.Fprintf(&b, "%s, %d alert(s) firing", strings.ToUpper(string(inc.Severity)), inc.FiringAlerts)
-		m.Priority = map[incidents.Severity]int{incidents.Critical: 5, incidents.Warning: 4, incidents.Info: 3}[inc.Severity]
+		m.Priority = map[incidents.Severity]int{incidents.Critical: 4, incidents.Warning: 3, incidents.Info: 2}[inc.Severity]
 		m.Tags = []string{map[incidents.Severity]string{incidents.Critical: "rotating_light", incidents.Warning: "warning", incidents.Info: "information_source"}[inc.Severity]}
+		for i := 0; i < inc.EscalationStep && i < len(n.EscalationPriority); i++ {
+			if p := n.EscalationPriority[i]; p > 0 {
+				m.Priority = p
+			}
+		}
+		if inc.EscalationStep > 0 {
+			fmt.Fprintf(&b, ", escalated (step %d)", inc.EscalationStep)
+			m.Tags = append(m.Tags, "loudspeaker")
+		}
 	case incidents.Acknowledged:
 		fmt.Fprintf(&b, "acknowledged by %s, %d alert(s) firing", inc.AcknowledgedBy, inc.FiringAlerts)
 		m.Priority, m.Tags = 2, []string{"eyes"}

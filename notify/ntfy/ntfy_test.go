@@ -26,7 +26,7 @@ func incident(state incidents.State) *incidents.Incident {
 func TestRender(t *testing.T) {
 	n := &Notifier{Topic: "ops", PublicURL: "https://opsbot.example.org/", Signer: signer{}}
 	m := n.Render(incident(incidents.Triggered))
-	if m.Title != "#7 git is down" || m.Priority != 5 || m.SequenceID != "opsbot-incident-7" || m.Click != "https://opsbot.example.org/api/v1/incidents/7" ||
+	if m.Title != "#7 git is down" || m.Priority != 4 || m.SequenceID != "opsbot-incident-7" || m.Click != "https://opsbot.example.org/api/v1/incidents/7" ||
 		!strings.Contains(m.Message, "git-2 down") || strings.Contains(m.Message, "old") || len(m.Actions) != 3 ||
 		m.Actions[0].Label != "Acknowledge" || m.Actions[0].URL != "https://opsbot.example.org/actions/tok-ack" || m.Actions[0].Method != "POST" {
 		t.Fatalf("triggered: %+v", m)
