@@ -146,3 +146,34 @@ func (c *Client) Notices(ctx context.Context, source string, limit int) (inciden
 	err := c.do(ctx, http.MethodGet, "/api/v1/notices?"+q.Encode(), nil, &p)
 	return p, err
 }
+
+// StartWindow starts a maintenance window.
+func (c *Client) StartWindow(ctx context.Context, req handlers.WindowRequest) (*incidents.Window, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var w incidents.Window
+	err = c.do(ctx, http.MethodPost, "/api/v1/maintenance", body, &w)
+	return &w, err
+}
+
+// Windows lists maintenance windows that end after now, or ended since.
+func (c *Client) Windows(ctx context.Context, since string) ([]incidents.Window, error) {
+	q := url.Values{}
+	if since != "" {
+		q.Set("since", since)
+	}
+	var out struct {
+		Windows []incidents.Window `json:"windows"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/maintenance?"+q.Encode(), nil, &out)
+	return out.Windows, err
+}
+
+// EndWindow ends a maintenance window now.
+func (c *Client) EndWindow(ctx context.Context, id int64) (*incidents.Window, error) {
+	var w incidents.Window
+	err := c.do(ctx, http.MethodDelete, "/api/v1/maintenance/"+strconv.FormatInt(id, 10), nil, &w)
+	return &w, err
+}

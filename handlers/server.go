@@ -77,6 +77,8 @@ type Server struct {
 	NewID func() string
 	// Actions verifies notification buttons; nil serves none.
 	Actions ActionVerifier
+	// Windows keeps maintenance windows; nil serves none.
+	Windows Windows
 	// Notifications lists the outbox; nil serves none.
 	Notifications func(ctx context.Context, state string, limit int) (any, error)
 }
@@ -98,6 +100,11 @@ func (s *Server) Handler() http.Handler {
 	handle("GET /api/v1/notices", s.listNotices, true)
 	if s.Actions != nil {
 		handle("POST /actions/{token}", s.action, false)
+	}
+	if s.Windows != nil {
+		handle("POST /api/v1/maintenance", s.createWindow, true)
+		handle("GET /api/v1/maintenance", s.listWindows, true)
+		handle("DELETE /api/v1/maintenance/{id}", s.endWindow, true)
 	}
 	if s.Notifications != nil {
 		handle("GET /api/v1/notifications", s.listNotifications, true)

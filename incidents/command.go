@@ -17,6 +17,9 @@ const (
 	Snooze  Verb = "snooze"
 	// Fire is a timer going off; only opsbot's timer loop sends it.
 	Fire Verb = "fire"
+	// Release ends a maintenance window's hold on an incident; only
+	// opsbot's timer loop sends it, the window's id in Window.
+	Release Verb = "release"
 )
 
 // Verbs lists every verb, in the order help texts show them.
@@ -35,6 +38,8 @@ type Command struct {
 	// Timer and DueAt name the timer a Fire command is for.
 	Timer TimerKind `json:"timer,omitempty"`
 	DueAt time.Time `json:"due_at,omitzero"`
+	// Window is the maintenance window a Release command ends.
+	Window int64 `json:"window,omitempty"`
 }
 
 // ErrNotFound is returned for an incident that does not exist.
@@ -83,6 +88,10 @@ func (c *Command) Validate(maxSnooze time.Duration) error {
 		if c.Timer != Escalate && c.Timer != AckTimeout && c.Timer != SnoozeEnd {
 			return invalid("timer", "unknown timer %q", c.Timer)
 		}
+	case Release:
+		if c.Window <= 0 {
+			return invalid("window", "a release names its maintenance window")
+		}
 	case Snooze:
 		if c.Duration <= 0 {
 			return invalid("duration", "a snooze needs a positive duration such as 30m or 2h")
@@ -114,8 +123,8 @@ func (c *Command) Check(inc *Incident) error {
 		case Resolved:
 			return conflict("incident #%d is already resolved", inc.ID)
 		}
-	case Fire:
-		return nil // a timer that no longer applies changes nothing
+	case Fire, Release:
+		return nil // one that no longer applies changes nothing
 	case Close, Snooze:
 		if inc.State == Resolved {
 			return conflict("incident #%d is already resolved", inc.ID)

@@ -82,6 +82,8 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	SnoozedUntil   *time.Time `json:"snoozed_until"`
 	FiringAlerts   int        `json:"firing_alerts"`
+	// Held: a maintenance window kept people from being told of a change.
+	Held bool `json:"held"`
 	// EscalationStep counts the escalations since it was last triggered.
 	EscalationStep int `json:"escalation_step"`
 	// Labels are those of the alert that opened the incident.
@@ -130,6 +132,8 @@ const (
 	KindEscalated      = "escalated"
 	KindAckTimeout     = "ack_timeout"
 	KindSnoozeEnded    = "snooze_ended"
+	KindHeld           = "held"
+	KindReleased       = "released"
 )
 
 func ptr(t time.Time) *time.Time { return &t }

@@ -81,6 +81,8 @@ type Change struct {
 	Timers []TimerChange
 	// Quiet: people are not told of this change (a snoozed incident).
 	Quiet bool
+	// OnlyShown: only targets that show the incident already are told.
+	OnlyShown bool
 }
 
 func ignored(format string, args ...any) Change {
@@ -246,6 +248,8 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		ch.Timers = []TimerChange{{Kind: SnoozeEnd, DueAt: until}, {Kind: Escalate}}
 	case Fire:
 		return r.ApplyTimer(inc, c.Timer, at), nil
+	case Release:
+		return r.Release(inc, c.Window, at), nil
 	}
 	return ch, nil
 }

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opsbot/opsbot/incidents"
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -25,7 +26,7 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
-		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep)
+		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held)
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +125,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentByGroup, `SELECT ` + incidentCols + ` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`},
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
-			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step)
-			VALUES ` + values(17, 1)},
+			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held)
+			VALUES ` + values(18, 1)},
 		{&s.st.timerSet, `INSERT INTO timers (incident_id, kind, due_at) VALUES (?, ?, ?)
 			ON CONFLICT (incident_id, kind) DO UPDATE SET due_at = excluded.due_at`},
 		{&s.st.timerClear, `DELETE FROM timers WHERE incident_id = ? AND kind = ?`},
@@ -133,7 +134,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.outboxTargets, `SELECT DISTINCT target FROM outbox WHERE incident_id = ?`},
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
-			firing_critical = ?, escalation_step = ? WHERE id = ?`},
+			firing_critical = ?, escalation_step = ?, held = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
@@ -203,6 +204,8 @@ type batch struct {
 	isDirty   map[int64]bool
 	notify    []int64 // incidents whose change people are told of
 	isNotify  map[int64]bool
+	onlyShown map[int64]bool
+	windows   []incidents.Window
 	alerts    map[alertKey]*incidents.Alert // nil: known to be absent
 	alertRows []alertKey
 	alertDirt map[alertKey]bool
@@ -239,13 +242,16 @@ func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]inciden
 	b := &batch{
 		ctx: ctx, tx: tx, src: &s.st, stmts: map[*sql.Stmt]*sql.Stmt{},
 		byID: map[int64]*incidents.Incident{}, newest: map[string]int64{}, created: map[int64]bool{},
-		isDirty: map[int64]bool{}, isNotify: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
+		isDirty: map[int64]bool{}, isNotify: map[int64]bool{}, onlyShown: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
 	}
 	if b.seen, err = b.applied(envs); err != nil {
 		return nil, fmt.Errorf("store: applied ids: %w", err)
 	}
 	if err := b.prefetch(envs); err != nil {
 		return nil, fmt.Errorf("store: read groups: %w", err)
+	}
+	if b.windows, err = s.windows(ctx, tx, `SELECT `+windowCols+` FROM maintenance WHERE ends_at > ?`, nanos(envs[0].At.Add(-time.Hour))); err != nil {
+		return nil, err
 	}
 	out := make([]incidents.Outcome, 0, len(envs))
 	for i := range envs {
@@ -490,6 +496,19 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 	if inc == nil {
 		return nil
 	}
+	if !ch.Quiet {
+		for i := range b.windows {
+			if w := &b.windows[i]; w.Active(env.At) && w.Matches(inc) {
+				ch.Quiet = true
+				if !inc.Held {
+					inc.Held = true
+					ch.Timeline = append(ch.Timeline, incidents.Entry{At: env.At, Kind: incidents.KindHeld, Actor: "opsbot",
+						Origin: "maintenance", Detail: fmt.Sprintf("notifications held by maintenance window #%d until %s", w.ID, w.EndsAt.UTC().Format(time.RFC3339))})
+				}
+				break
+			}
+		}
+	}
 	if inc.ID == 0 {
 		labels, _, err := marshalLabelsLinks(inc.Labels, nil)
 		if err != nil {
@@ -498,7 +517,7 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
 			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels,
-			inc.EscalationStep)
+			inc.EscalationStep, inc.Held)
 		if err != nil {
 			return err
 		}
@@ -523,9 +542,12 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 			return err
 		}
 	}
-	if !ch.Quiet && !b.isNotify[inc.ID] {
-		b.isNotify[inc.ID] = true
-		b.notify = append(b.notify, inc.ID)
+	if !ch.Quiet {
+		if !b.isNotify[inc.ID] {
+			b.isNotify[inc.ID] = true
+			b.notify = append(b.notify, inc.ID)
+		}
+		b.onlyShown[inc.ID] = ch.OnlyShown
 	}
 	if a := ch.Alert; a != nil {
 		k := alertKey{inc.ID, a.DedupKey}
@@ -562,7 +584,7 @@ func (s *Store) flush(b *batch) error {
 		inc := b.byID[id]
 		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
 			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
-			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.ID)
+			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.Held, inc.ID)
 		if err != nil {
 			return err
 		}
@@ -620,6 +642,9 @@ func (s *Store) targetsOf(b *batch, inc *incidents.Incident) ([]string, error) {
 	routed := s.targets
 	if s.routes != nil {
 		routed = s.routes.Targets(inc)
+	}
+	if b.onlyShown[inc.ID] {
+		routed = nil
 	}
 	var out []string
 	seen := map[string]bool{}

@@ -25,6 +25,7 @@ commands:
   serve       run opsbot (embedded NATS, SQLite, HTTP API)
   incidents   list, show and act on incidents of a running opsbot
   notices     list what was recorded without an incident (image updates, ...)
+  maintenance start, list and end maintenance windows
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = incidentsCmd(ctx, args[1:], stdout, stderr)
 	case "event":
 		err = eventCmd(ctx, args[1:], stdout, stderr)
+	case "maintenance":
+		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":
 		err = noticesCmd(ctx, args[1:], stdout, stderr)
 	case "bench":

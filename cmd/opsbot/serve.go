@@ -148,7 +148,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Hooks: hooks, Actions: signer,
+		Hooks: hooks, Actions: signer, Windows: st,
 		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
 			return st.ListNotifications(ctx, state, limit)
 		},

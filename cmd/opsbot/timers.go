@@ -13,6 +13,9 @@ import (
 type timerStore interface {
 	DueTimers(ctx context.Context, now time.Time, limit int) ([]incidents.Timer, error)
 	NextTimer(ctx context.Context) (time.Time, bool, error)
+	EndedWindows(ctx context.Context, now time.Time) ([]incidents.Window, error)
+	HeldIncidents(ctx context.Context) ([]*incidents.Incident, error)
+	WindowReleased(ctx context.Context, id int64) error
 }
 
 // commandPublisher stores commands on the bus.
@@ -45,6 +48,9 @@ func runTimers(ctx context.Context, st timerStore, pub commandPublisher, wake <-
 			}
 			published[id] = now
 		}
+		if err := releaseWindows(ctx, st, pub, now); err != nil && ctx.Err() == nil {
+			log.Warn("maintenance: release", "err", err)
+		}
 		for id, at := range published {
 			if now.Sub(at) > time.Minute {
 				delete(published, id)
@@ -66,4 +72,34 @@ func runTimers(ctx context.Context, st timerStore, pub commandPublisher, wake <-
 		}
 		timer.Stop()
 	}
+}
+
+// releaseWindows releases, for each window that has ended, the incidents
+// it held: a command each, then the window is marked released. A crash in
+// between publishes them again, and the reducer applies each once.
+func releaseWindows(ctx context.Context, st timerStore, pub commandPublisher, now time.Time) error {
+	ended, err := st.EndedWindows(ctx, now)
+	if err != nil || len(ended) == 0 {
+		return err
+	}
+	held, err := st.HeldIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range ended {
+		for _, inc := range held {
+			if !w.Matches(inc) {
+				continue
+			}
+			c := &incidents.Command{ID: fmt.Sprintf("release-w%d-i%d", w.ID, inc.ID), IncidentID: inc.ID, Verb: incidents.Release,
+				Actor: "opsbot", Origin: "maintenance", Window: w.ID}
+			if err := pub.PublishCommand(ctx, c); err != nil {
+				return err
+			}
+		}
+		if err := st.WindowReleased(ctx, w.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
