@@ -190,7 +190,11 @@ type StoreConfig struct {
 type IncidentsConfig struct {
 	// AckTimeout: acknowledged and still open this long, an incident is
 	// triggered again; 0 never.
-	AckTimeout      time.Duration `yaml:"ack_timeout"`
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// More than FlapChanges state changes within FlapWindow make an
+	// incident flapping; 0 never.
+	FlapChanges     int           `yaml:"flap_changes"`
+	FlapWindow      time.Duration `yaml:"flap_window"`
 	ReopenWindow    time.Duration `yaml:"reopen_window"`
 	MaxSnooze       time.Duration `yaml:"max_snooze"`
 	DefaultSeverity string        `yaml:"default_severity"`
@@ -269,7 +273,7 @@ func Default() Config {
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
 		Store:     StoreConfig{Synchronous: "full"},
-		Incidents: IncidentsConfig{ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
+		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
 		Sources: SourcesConfig{
 			Alertmanager: AlertmanagerConfig{
 				SourceCommon:  enabled(),
@@ -477,6 +481,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Incidents.ReopenWindow < 0 {
 		return errors.New("incidents.reopen_window: must not be negative")
+	}
+	if c.Incidents.FlapChanges < 0 || (c.Incidents.FlapChanges > 0 && c.Incidents.FlapWindow < time.Second) {
+		return errors.New("incidents.flap_changes, flap_window: changes must not be negative, and the window at least 1s")
 	}
 	if c.Incidents.AckTimeout < 0 {
 		return errors.New("incidents.ack_timeout: must not be negative")

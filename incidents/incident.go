@@ -82,6 +82,13 @@ type Incident struct {
 	ResolvedAt     *time.Time `json:"resolved_at"`
 	SnoozedUntil   *time.Time `json:"snoozed_until"`
 	FiringAlerts   int        `json:"firing_alerts"`
+	// Flapping: its alerts change state more than the rules allow; people
+	// are told at most once per flap window.
+	Flapping bool `json:"flapping"`
+	// FlapTimes are its recent state changes; FlapNotifiedAt when people
+	// were last told while it flapped.
+	FlapTimes      []time.Time `json:"-"`
+	FlapNotifiedAt *time.Time  `json:"-"`
 	// Held: a maintenance window kept people from being told of a change.
 	Held bool `json:"held"`
 	// EscalationStep counts the escalations since it was last triggered.
@@ -133,6 +140,8 @@ const (
 	KindAckTimeout     = "ack_timeout"
 	KindSnoozeEnded    = "snooze_ended"
 	KindHeld           = "held"
+	KindFlapping       = "flapping"
+	KindSettled        = "settled"
 	KindReleased       = "released"
 )
 

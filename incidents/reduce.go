@@ -24,6 +24,10 @@ type Rules struct {
 	// i before step i+1; RepeatEscalation repeats the last delay.
 	Escalation       []time.Duration
 	RepeatEscalation bool
+	// More than FlapChanges state changes within FlapWindow make an
+	// incident flapping; 0 never.
+	FlapChanges int
+	FlapWindow  time.Duration
 }
 
 // DefaultRules are the rules of DESIGN.md.
@@ -163,6 +167,9 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 		ch.Timers = r.timersFor(inc, at, true)
 	}
 	ch.Quiet = snoozed(inc, at)
+	if ch.Outcome == "reopened" {
+		r.flap(inc, &ch, at)
+	}
 	return ch
 }
 
@@ -188,8 +195,9 @@ func (r Rules) resolveAlert(v View, ev *Event, at, when time.Time, entry func(ki
 			ch.Outcome = "resolved"
 			ch.Timeline = append(ch.Timeline, entry(KindResolved, "all alerts resolved"))
 			ch.Timers = r.timersFor(inc, at, false)
+			r.flap(inc, &ch, at)
 		}
-		ch.Quiet = snoozed(inc, at)
+		ch.Quiet = ch.Quiet || snoozed(inc, at)
 		return ch
 	}
 	if m := highest(counts); m != inc.Severity && m.Valid() {

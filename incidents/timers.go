@@ -15,6 +15,8 @@ const (
 	AckTimeout TimerKind = "ack_timeout"
 	// SnoozeEnd: the snooze is over; notify again if still open.
 	SnoozeEnd TimerKind = "snooze_end"
+	// FlapSettle: no change for a flap window; the incident stops flapping.
+	FlapSettle TimerKind = "flap_settle"
 )
 
 // Timer is a timer of an incident: at most one of each kind.
@@ -93,6 +95,14 @@ func (r Rules) ApplyTimer(inc *Incident, kind TimerKind, at time.Time) Change {
 		add(&ch, KindAckTimeout, fmt.Sprintf("acknowledged by %s %s ago and still not resolved", by, r.AckTimeout))
 		ch.Timers = r.timersFor(inc, at, true)
 		return ch
+	case FlapSettle:
+		if !inc.Flapping {
+			return ignored("incident #%d is not flapping", inc.ID)
+		}
+		inc.Flapping, inc.FlapTimes, inc.FlapNotifiedAt, inc.UpdatedAt = false, nil, nil, at
+		ch := Change{Outcome: "settled", Incident: inc}
+		add(&ch, KindSettled, fmt.Sprintf("no change for %s; the incident is %s", r.FlapWindow, inc.State))
+		return ch
 	case SnoozeEnd:
 		if !inc.State.Open() || inc.SnoozedUntil == nil {
 			return ignored("incident #%d is not snoozed", inc.ID)
@@ -104,4 +114,39 @@ func (r Rules) ApplyTimer(inc *Incident, kind TimerKind, at time.Time) Change {
 		return ch
 	}
 	return ignored("unknown timer %q", kind)
+}
+
+// flap records a state change of inc's alerts at time at and decides
+// whether the change is told.
+func (r Rules) flap(inc *Incident, ch *Change, at time.Time) {
+	if r.FlapChanges <= 0 {
+		return
+	}
+	times := []time.Time{}
+	for _, t := range inc.FlapTimes {
+		if at.Sub(t) < r.FlapWindow {
+			times = append(times, t)
+		}
+	}
+	times = append(times, at)
+	if len(times) > r.FlapChanges+1 {
+		times = times[len(times)-r.FlapChanges-1:]
+	}
+	inc.FlapTimes = times
+	add := func(kind, detail string) {
+		ch.Timeline = append(ch.Timeline, Entry{At: at, Kind: kind, Actor: "opsbot", Origin: "flap detection", Detail: detail})
+	}
+	switch {
+	case !inc.Flapping && len(times) > r.FlapChanges:
+		inc.Flapping, inc.FlapNotifiedAt = true, ptr(at)
+		add(KindFlapping, fmt.Sprintf("%d state changes within %s; told at most once per %s until it settles", len(times), r.FlapWindow, r.FlapWindow))
+	case inc.Flapping && inc.FlapNotifiedAt != nil && at.Sub(*inc.FlapNotifiedAt) < r.FlapWindow:
+		ch.Quiet = true
+	case inc.Flapping:
+		inc.FlapNotifiedAt = ptr(at)
+	default:
+		return
+	}
+	// It settles after a whole window without a change.
+	ch.Timers = append(ch.Timers, TimerChange{Kind: FlapSettle, DueAt: at.Add(r.FlapWindow)})
 }

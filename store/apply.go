@@ -13,7 +13,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -22,13 +22,25 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 		inc                   incidents.Incident
 		created, updated      int64
 		acked, resolved, snzd sql.NullInt64
-		labels                string
+		labels, flapTimes     string
+		flapNotified          sql.NullInt64
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
-		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held)
+		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held,
+		&inc.Flapping, &flapTimes, &flapNotified)
 	if err != nil {
 		return nil, err
+	}
+	inc.FlapNotifiedAt = fromNull(flapNotified)
+	if flapTimes != "[]" && flapTimes != "" {
+		var ns []int64
+		if err := json.Unmarshal([]byte(flapTimes), &ns); err != nil {
+			return nil, fmt.Errorf("incident %d flap times: %w", inc.ID, err)
+		}
+		for _, n := range ns {
+			inc.FlapTimes = append(inc.FlapTimes, fromNanos(n))
+		}
 	}
 	if labels != "{}" && labels != "" {
 		if err := json.Unmarshal([]byte(labels), &inc.Labels); err != nil {
@@ -125,8 +137,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentByGroup, `SELECT ` + incidentCols + ` FROM incidents WHERE group_key = ? ORDER BY id DESC LIMIT 1`},
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
-			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held)
-			VALUES ` + values(18, 1)},
+			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times,
+			flap_notified_at) VALUES ` + values(21, 1)},
 		{&s.st.timerSet, `INSERT INTO timers (incident_id, kind, due_at) VALUES (?, ?, ?)
 			ON CONFLICT (incident_id, kind) DO UPDATE SET due_at = excluded.due_at`},
 		{&s.st.timerClear, `DELETE FROM timers WHERE incident_id = ? AND kind = ?`},
@@ -134,7 +146,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.outboxTargets, `SELECT DISTINCT target FROM outbox WHERE incident_id = ?`},
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
-			firing_critical = ?, escalation_step = ?, held = ? WHERE id = ?`},
+			firing_critical = ?, escalation_step = ?, held = ?, flapping = ?, flap_times = ?, flap_notified_at = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
@@ -517,7 +529,7 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
 			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels,
-			inc.EscalationStep, inc.Held)
+			inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc), nullNanos(inc.FlapNotifiedAt))
 		if err != nil {
 			return err
 		}
@@ -584,7 +596,8 @@ func (s *Store) flush(b *batch) error {
 		inc := b.byID[id]
 		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
 			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
-			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.Held, inc.ID)
+			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc),
+			nullNanos(inc.FlapNotifiedAt), inc.ID)
 		if err != nil {
 			return err
 		}
@@ -673,6 +686,16 @@ func (s *Store) targetsOf(b *batch, inc *incidents.Incident) ([]string, error) {
 		add(t)
 	}
 	return out, rows.Err()
+}
+
+// flapJSON encodes an incident's recent state changes.
+func flapJSON(inc *incidents.Incident) string {
+	ns := make([]int64, len(inc.FlapTimes))
+	for i, t := range inc.FlapTimes {
+		ns[i] = nanos(t)
+	}
+	b, _ := json.Marshal(ns)
+	return string(b)
 }
 
 // marshalLabelsLinks encodes labels ({} for none) and links ("" for none)

@@ -78,6 +78,8 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		MaxSnooze:        cfg.Incidents.MaxSnooze,
 		DefaultSeverity:  incidents.Severity(cfg.Incidents.DefaultSeverity),
 		AckTimeout:       cfg.Incidents.AckTimeout,
+		FlapChanges:      cfg.Incidents.FlapChanges,
+		FlapWindow:       cfg.Incidents.FlapWindow,
 		RepeatEscalation: cfg.Notify.Escalation.Repeat,
 	}
 	for _, st := range cfg.Notify.Escalation.Steps {

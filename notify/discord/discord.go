@@ -70,6 +70,9 @@ func Embed(inc *incidents.Incident) *discordgo.MessageEmbed {
 	if inc.SnoozedUntil != nil && inc.State.Open() {
 		state += fmt.Sprintf(", snoozed until <t:%d:t>", inc.SnoozedUntil.Unix())
 	}
+	if inc.Flapping {
+		state += fmt.Sprintf(", flapping (%d changes lately)", len(inc.FlapTimes))
+	}
 	e.Fields = []*discordgo.MessageEmbedField{
 		{Name: "State", Value: truncate(state, 1024), Inline: true},
 		{Name: "Severity", Value: string(inc.Severity), Inline: true},

@@ -93,6 +93,10 @@ func (n *Notifier) Render(inc *incidents.Incident) Message {
 	if inc.SnoozedUntil != nil && inc.State.Open() {
 		fmt.Fprintf(&b, ", snoozed until %s", inc.SnoozedUntil.UTC().Format("15:04 MST"))
 	}
+	if inc.Flapping {
+		fmt.Fprintf(&b, ", FLAPPING (%d changes lately; updates are held back)", len(inc.FlapTimes))
+		m.Tags = append(m.Tags, "repeat")
+	}
 	shown := 0
 	for _, a := range inc.Alerts {
 		if a.Status != incidents.AlertFiring {
