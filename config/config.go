@@ -193,8 +193,12 @@ type IncidentsConfig struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// More than FlapChanges state changes within FlapWindow make an
 	// incident flapping; 0 never.
-	FlapChanges     int           `yaml:"flap_changes"`
-	FlapWindow      time.Duration `yaml:"flap_window"`
+	FlapChanges int           `yaml:"flap_changes"`
+	FlapWindow  time.Duration `yaml:"flap_window"`
+	// More than StormOpens incidents opening within StormWindow are an
+	// alert storm: one digest is shown instead of them; 0 never.
+	StormOpens      int           `yaml:"storm_opens"`
+	StormWindow     time.Duration `yaml:"storm_window"`
 	ReopenWindow    time.Duration `yaml:"reopen_window"`
 	MaxSnooze       time.Duration `yaml:"max_snooze"`
 	DefaultSeverity string        `yaml:"default_severity"`
@@ -273,7 +277,7 @@ func Default() Config {
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
 		Store:     StoreConfig{Synchronous: "full"},
-		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
+		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, StormOpens: 20, StormWindow: time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
 		Sources: SourcesConfig{
 			Alertmanager: AlertmanagerConfig{
 				SourceCommon:  enabled(),
@@ -484,6 +488,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Incidents.FlapChanges < 0 || (c.Incidents.FlapChanges > 0 && c.Incidents.FlapWindow < time.Second) {
 		return errors.New("incidents.flap_changes, flap_window: changes must not be negative, and the window at least 1s")
+	}
+	if c.Incidents.StormOpens < 0 || (c.Incidents.StormOpens > 0 && c.Incidents.StormWindow < time.Second) {
+		return errors.New("incidents.storm_opens, storm_window: opens must not be negative, and the window at least 1s")
 	}
 	if c.Incidents.AckTimeout < 0 {
 		return errors.New("incidents.ack_timeout: must not be negative")

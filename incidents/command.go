@@ -85,7 +85,7 @@ func (c *Command) Validate(maxSnooze time.Duration) error {
 			return invalid("text", "a comment needs text")
 		}
 	case Fire:
-		if c.Timer != Escalate && c.Timer != AckTimeout && c.Timer != SnoozeEnd && c.Timer != FlapSettle {
+		if c.Timer != Escalate && c.Timer != AckTimeout && c.Timer != SnoozeEnd && c.Timer != FlapSettle && c.Timer != StormEnd {
 			return invalid("timer", "unknown timer %q", c.Timer)
 		}
 	case Release:

@@ -89,6 +89,9 @@ type Incident struct {
 	// were last told while it flapped.
 	FlapTimes      []time.Time `json:"-"`
 	FlapNotifiedAt *time.Time  `json:"-"`
+	// StormID is the alert storm the incident opened in: the storm's digest
+	// was shown instead of it.
+	StormID int64 `json:"storm_id,omitempty"`
 	// Held: a maintenance window kept people from being told of a change.
 	Held bool `json:"held"`
 	// EscalationStep counts the escalations since it was last triggered.
@@ -142,6 +145,7 @@ const (
 	KindHeld           = "held"
 	KindFlapping       = "flapping"
 	KindSettled        = "settled"
+	KindStorm          = "storm"
 	KindReleased       = "released"
 )
 

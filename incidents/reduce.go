@@ -28,6 +28,10 @@ type Rules struct {
 	// incident flapping; 0 never.
 	FlapChanges int
 	FlapWindow  time.Duration
+	// More than StormOpens incidents opening within StormWindow are an
+	// alert storm: one digest is shown instead of them; 0 never.
+	StormOpens  int
+	StormWindow time.Duration
 }
 
 // DefaultRules are the rules of DESIGN.md.

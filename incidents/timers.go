@@ -17,6 +17,9 @@ const (
 	SnoozeEnd TimerKind = "snooze_end"
 	// FlapSettle: no change for a flap window; the incident stops flapping.
 	FlapSettle TimerKind = "flap_settle"
+	// StormEnd: no incident opened for a storm window; the storm's digest
+	// resolves.
+	StormEnd TimerKind = "storm_end"
 )
 
 // Timer is a timer of an incident: at most one of each kind.
@@ -94,6 +97,15 @@ func (r Rules) ApplyTimer(inc *Incident, kind TimerKind, at time.Time) Change {
 		ch := Change{Outcome: "ack timed out", Incident: inc}
 		add(&ch, KindAckTimeout, fmt.Sprintf("acknowledged by %s %s ago and still not resolved", by, r.AckTimeout))
 		ch.Timers = r.timersFor(inc, at, true)
+		return ch
+	case StormEnd:
+		if inc.State == Resolved {
+			return ignored("the storm of incident #%d is over", inc.ID)
+		}
+		inc.State, inc.ResolvedAt, inc.FiringAlerts, inc.Firing, inc.UpdatedAt = Resolved, ptr(at), 0, [4]int{}, at
+		ch := Change{Outcome: "storm over", Incident: inc, ResolveAlerts: true}
+		add(&ch, KindResolved, fmt.Sprintf("no incident opened for %s: the storm is over", r.StormWindow))
+		ch.Timers = r.timersFor(inc, at, false)
 		return ch
 	case FlapSettle:
 		if !inc.Flapping {

@@ -13,7 +13,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at, storm_id`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -28,7 +28,7 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
 		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held,
-		&inc.Flapping, &flapTimes, &flapNotified)
+		&inc.Flapping, &flapTimes, &flapNotified, &inc.StormID)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
 			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times,
-			flap_notified_at) VALUES ` + values(21, 1)},
+			flap_notified_at, storm_id) VALUES ` + values(22, 1)},
 		{&s.st.timerSet, `INSERT INTO timers (incident_id, kind, due_at) VALUES (?, ?, ?)
 			ON CONFLICT (incident_id, kind) DO UPDATE SET due_at = excluded.due_at`},
 		{&s.st.timerClear, `DELETE FROM timers WHERE incident_id = ? AND kind = ?`},
@@ -205,6 +205,7 @@ type alertKey struct {
 type batch struct {
 	ctx   context.Context
 	tx    *sql.Tx
+	s     *Store
 	src   *statements
 	stmts map[*sql.Stmt]*sql.Stmt // prepared statement -> bound to tx
 
@@ -218,6 +219,7 @@ type batch struct {
 	isNotify  map[int64]bool
 	onlyShown map[int64]bool
 	windows   []incidents.Window
+	storm     *storm                        // the storm in progress, once looked up
 	alerts    map[alertKey]*incidents.Alert // nil: known to be absent
 	alertRows []alertKey
 	alertDirt map[alertKey]bool
@@ -252,7 +254,7 @@ func (s *Store) Apply(ctx context.Context, envs []incidents.Envelope) ([]inciden
 	}
 	defer tx.Rollback()
 	b := &batch{
-		ctx: ctx, tx: tx, src: &s.st, stmts: map[*sql.Stmt]*sql.Stmt{},
+		ctx: ctx, tx: tx, s: s, src: &s.st, stmts: map[*sql.Stmt]*sql.Stmt{},
 		byID: map[int64]*incidents.Incident{}, newest: map[string]int64{}, created: map[int64]bool{},
 		isDirty: map[int64]bool{}, isNotify: map[int64]bool{}, onlyShown: map[int64]bool{}, alerts: map[alertKey]*incidents.Alert{}, alertDirt: map[alertKey]bool{},
 	}
@@ -521,6 +523,19 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 			}
 		}
 	}
+	joins, err := b.stormCheck(ch, inc, env)
+	if err != nil {
+		return err
+	}
+	if inc.StormID != 0 && inc.Source != StormSource {
+		ch.OnlyShown = true // the storm's digest was shown instead
+	}
+	if ch.Outcome == "storm over" {
+		if _, err := b.tx.ExecContext(b.ctx, `UPDATE storms SET ended_at = ? WHERE digest_id = ? AND ended_at IS NULL`, nanos(env.At), inc.ID); err != nil {
+			return err
+		}
+		b.storm = nil
+	}
 	if inc.ID == 0 {
 		labels, _, err := marshalLabelsLinks(inc.Labels, nil)
 		if err != nil {
@@ -529,7 +544,7 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
 			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels,
-			inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc), nullNanos(inc.FlapNotifiedAt))
+			inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc), nullNanos(inc.FlapNotifiedAt), inc.StormID)
 		if err != nil {
 			return err
 		}
@@ -538,6 +553,11 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		}
 		b.created[inc.ID] = true
 		b.newest[inc.GroupKey] = inc.ID
+		if joins {
+			if err := b.addToDigest(inc, env); err != nil {
+				return err
+			}
+		}
 	} else if !b.isDirty[inc.ID] {
 		b.isDirty[inc.ID] = true
 		b.dirty = append(b.dirty, inc.ID)

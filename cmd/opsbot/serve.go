@@ -80,6 +80,8 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		AckTimeout:       cfg.Incidents.AckTimeout,
 		FlapChanges:      cfg.Incidents.FlapChanges,
 		FlapWindow:       cfg.Incidents.FlapWindow,
+		StormOpens:       cfg.Incidents.StormOpens,
+		StormWindow:      cfg.Incidents.StormWindow,
 		RepeatEscalation: cfg.Notify.Escalation.Repeat,
 	}
 	for _, st := range cfg.Notify.Escalation.Steps {
