@@ -67,6 +67,9 @@ type EscalationStep struct {
 	After time.Duration `yaml:"after"`
 	// NtfyPriority is ntfy's priority from this step on (0: unchanged).
 	NtfyPriority int `yaml:"ntfy_priority"`
+	// DiscordMention is posted to Discord targets when the step is
+	// reached: "<@&role id>" or "<@user id>".
+	DiscordMention string `yaml:"discord_mention"`
 }
 
 // RouteConfig is one routing rule.
@@ -502,6 +505,9 @@ func (c *Config) Validate() error {
 		if st.NtfyPriority < 0 || st.NtfyPriority > 5 {
 			return fmt.Errorf("notify.escalation.steps[%d].ntfy_priority: must be 1 to 5 (0: unchanged)", i)
 		}
+		if m := st.DiscordMention; m != "" && !mentionRE.MatchString(m) {
+			return fmt.Errorf("notify.escalation.steps[%d].discord_mention: %q is not <@&ROLE_ID> or <@USER_ID>", i, m)
+		}
 	}
 	if c.Incidents.MaxSnooze <= 0 {
 		return errors.New("incidents.max_snooze: must be positive")
@@ -735,4 +741,7 @@ func (n *NotifyConfig) IncidentRoutes(all []string) *incidents.Routes {
 	return r
 }
 
-var snowflakeRE = regexp.MustCompile(`^[0-9]{1,20}$`)
+var (
+	snowflakeRE = regexp.MustCompile(`^[0-9]{1,20}$`)
+	mentionRE   = regexp.MustCompile(`^<@&?[0-9]{1,20}>$`)
+)

@@ -52,6 +52,9 @@ func targets(cfg *config.Config, signer *actiontoken.Signer, refs discord.Refs) 
 	}
 	for _, t := range cfg.Notify.Discord {
 		n := &discord.Notifier{Target: t.Name, ChannelID: t.ChannelID, Refs: refs}
+		for _, st := range cfg.Notify.Escalation.Steps {
+			n.Mentions = append(n.Mentions, st.DiscordMention)
+		}
 		token := "Bot " + t.Token.Reveal()
 		if t.WebhookURL != "" {
 			id, tok, err := discord.ParseWebhook(t.WebhookURL.Reveal())

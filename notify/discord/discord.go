@@ -34,6 +34,10 @@ type Notifier struct {
 	// Webhook mode: the webhook's id and token.
 	WebhookID, WebhookToken string
 	Refs                    Refs
+	// Mentions[i] is who is mentioned when the incident reaches escalation
+	// step i+1 ("<@&role id>", "<@user id>"; empty: nobody). Discord does
+	// not notify on edits, so a mention is a message of its own.
+	Mentions []string
 }
 
 // Colors of the embed by state and severity.
@@ -111,8 +115,52 @@ func Buttons(inc *incidents.Incident) []discordgo.MessageComponent {
 	return []discordgo.MessageComponent{row}
 }
 
-// Notify posts the incident's message, or edits the one it has.
+// Notify posts the incident's message, or edits the one it has, and posts
+// the mentions of the escalation steps it has reached since last time.
 func (n *Notifier) Notify(ctx context.Context, inc *incidents.Incident) error {
+	if err := n.notify(ctx, inc); err != nil {
+		return err
+	}
+	return n.mention(ctx, inc)
+}
+
+func (n *Notifier) mention(ctx context.Context, inc *incidents.Incident) error {
+	if len(n.Mentions) == 0 || inc.EscalationStep == 0 || !inc.State.Open() {
+		return nil
+	}
+	key := n.Target + "#escalation"
+	last := 0
+	if ref, ok, err := n.Refs.NotificationRef(ctx, key, inc.ID); err != nil {
+		return err
+	} else if ok {
+		fmt.Sscanf(ref, "%d", &last)
+	}
+	if inc.EscalationStep < last {
+		last = 0 // triggered again since: its steps are new
+	}
+	var who []string
+	for step := last + 1; step <= inc.EscalationStep && step <= len(n.Mentions); step++ {
+		if m := n.Mentions[step-1]; m != "" {
+			who = append(who, m)
+		}
+	}
+	if len(who) > 0 {
+		content := fmt.Sprintf("%s incident #%d is not acknowledged (escalation step %d): %s", strings.Join(who, " "), inc.ID, inc.EscalationStep, truncate(inc.Title, 200))
+		allowed := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{discordgo.AllowedMentionTypeRoles, discordgo.AllowedMentionTypeUsers}}
+		var err error
+		if n.ChannelID != "" {
+			_, err = n.Session.ChannelMessageSendComplex(n.ChannelID, &discordgo.MessageSend{Content: content, AllowedMentions: allowed}, discordgo.WithContext(ctx))
+		} else {
+			_, err = n.Session.WebhookExecute(n.WebhookID, n.WebhookToken, true, &discordgo.WebhookParams{Content: content, AllowedMentions: allowed}, discordgo.WithContext(ctx))
+		}
+		if err != nil {
+			return classify(err)
+		}
+	}
+	return n.Refs.SetNotificationRef(ctx, key, inc.ID, fmt.Sprint(inc.EscalationStep))
+}
+
+func (n *Notifier) notify(ctx context.Context, inc *incidents.Incident) error {
 	ref, ok, err := n.Refs.NotificationRef(ctx, n.Target, inc.ID)
 	if err != nil {
 		return err

@@ -66,6 +66,28 @@ func TestDiscord(t *testing.T) {
 		t.Fatalf("reposted after deletion: %+v", msgs)
 	}
 
+	// Escalation step 1 mentions the on-call role once, in a message of
+	// its own (Discord does not notify on edits).
+	bot.Mentions = []string{"<@&777>"}
+	esc := incident(incidents.Triggered)
+	esc.EscalationStep = 1
+	for range 2 {
+		if err := bot.Notify(ctx, esc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs = srv.Messages()
+	mentions := 0
+	for _, m := range msgs {
+		if strings.HasPrefix(m.Content, "<@&777> incident #3 is not acknowledged (escalation step 1)") {
+			mentions++
+		}
+	}
+	if mentions != 1 || len(msgs) != 2 {
+		t.Fatalf("%d mentions in %+v", mentions, msgs)
+	}
+	bot.Mentions = nil
+
 	id, token, err := ParseWebhook(srv.URL + "/api/webhooks/111/hook-token")
 	if err != nil || id != "111" || token != "hook-token" {
 		t.Fatalf("%s %s %v", id, token, err)
@@ -77,7 +99,7 @@ func TestDiscord(t *testing.T) {
 	if err := hook.Notify(ctx, incident(incidents.Resolved)); err != nil {
 		t.Fatal(err)
 	}
-	if msgs = srv.Messages(); len(msgs) != 2 || msgs[1].Edits != 1 || len(msgs[1].Components) != 0 {
+	if msgs = srv.Messages(); len(msgs) != 3 || msgs[2].Edits != 1 || len(msgs[2].Components) != 0 {
 		t.Fatalf("webhook: %+v", msgs)
 	}
 	// A wrong token is a permanent failure.
