@@ -164,7 +164,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		Concurrency: 8,
 	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
-	dispatchDone := make(chan struct{})
+	dispatchDone, timersDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(dispatchDone)
 		dispatcher.Run(dispatchCtx)
@@ -174,6 +174,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	defer func() {
 		stopDispatch()
 		<-dispatchDone
+		<-timersDone
 		log.Info("notifications stopped")
 	}()
 	if len(targetNames) > 0 {
@@ -183,7 +184,10 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	// Timers go off as commands through the reducer; they stop with the
 	// dispatcher, after the reducer has drained.
 	timersWake := make(chan struct{}, 1)
-	go runTimers(dispatchCtx, st, b, timersWake, log)
+	go func() {
+		defer close(timersDone)
+		runTimers(dispatchCtx, st, b, timersWake, log)
+	}()
 
 	reducerCtx, stopReducer := context.WithCancel(context.Background())
 	reducerDone := make(chan error, 1)
