@@ -33,6 +33,16 @@ type Config struct {
 	Sources   SourcesConfig   `yaml:"sources"`
 	Checks    ChecksConfig    `yaml:"checks"`
 	Notify    NotifyConfig    `yaml:"notify"`
+	// Alertmanager is where people's silences are made.
+	Alertmanager AlertmanagerAPIConfig `yaml:"alertmanager"`
+}
+
+// AlertmanagerAPIConfig is an Alertmanager's API, for silences.
+type AlertmanagerAPIConfig struct {
+	// URL of the Alertmanager (http://alertmanager:9093); empty: none.
+	URL       string `yaml:"url"`
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // NotifyConfig is how people are told: the outbox and its targets.
@@ -365,6 +375,9 @@ func (c *Config) readSecrets() error {
 	if err := readSecret("http.action_key", &c.HTTP.ActionKey, c.HTTP.ActionKeyFile); err != nil {
 		return err
 	}
+	if err := readSecret("alertmanager.token", &c.Alertmanager.Token, c.Alertmanager.TokenFile); err != nil {
+		return err
+	}
 	for i := range c.Notify.Discord {
 		d := &c.Notify.Discord[i]
 		if err := readSecret(fmt.Sprintf("notify.discord[%d].token", i), &d.Token, d.TokenFile); err != nil {
@@ -536,6 +549,11 @@ func (c *Config) Validate() error {
 	}
 	if g := c.Sources.Gatus.GroupBy; g != "group" && g != "endpoint" {
 		return fmt.Errorf("sources.gatus.group_by: must be group or endpoint, not %q", g)
+	}
+	if u := c.Alertmanager.URL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("alertmanager.url: %q is not an http(s) URL", u)
+		}
 	}
 	if err := c.validateNotify(); err != nil {
 		return err

@@ -104,7 +104,7 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	verb := incidents.Verb(r.PathValue("verb"))
 	if !isVerb(verb) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no action %q: use ack, unack, resolve, comment or snooze", verb))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no action %q: use ack, unack, resolve, comment, snooze, silence or unsilence", verb))
 		return
 	}
 	body, ok := s.readBody(w, r)
@@ -117,6 +117,10 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+	}
+	if verb == incidents.SilenceAlerts || verb == incidents.Unsilence {
+		s.silence(w, r, id, verb, req)
+		return
 	}
 	c := &incidents.Command{ID: req.ID, IncidentID: id, Verb: verb, Actor: req.Actor, Origin: origin(r), Text: req.Text}
 	if c.ID == "" {
@@ -147,12 +151,18 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
+	s.apply(w, r, c)
+}
+
+// apply publishes a command and answers with what the reducer did.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *incidents.Command) {
+	id := c.IncidentID
 	env := incidents.Envelope{Command: c}
 	result, cancel := s.Waiter.Expect(env.ID())
 	defer cancel()
 	ctx := r.Context()
 	if err := s.Publisher.PublishCommand(ctx, c); err != nil {
-		s.Log.Error("publish command failed", "incident", id, "verb", verb, "err", err)
+		s.Log.Error("publish command failed", "incident", id, "verb", c.Verb, "err", err)
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "the event bus could not store the command; retry later")
 		return
@@ -166,7 +176,8 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, o.Refusal)
 		return
 	}
-	if inc, ok = s.incident(w, r, id); !ok {
+	inc, ok := s.incident(w, r, id)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, CommandResponse{Status: "applied", EventID: env.ID(), Outcome: o.Outcome, Incident: inc})

@@ -172,6 +172,7 @@ func TestIncidentCommands(t *testing.T) {
 		{"/api/v1/incidents/1/resolve", `{"text":"fixed"}`, 200, "resolved"},
 		{"/api/v1/incidents/1/resolve", ``, 409, "incident #1 is already resolved"},
 		{"/api/v1/incidents/1/explode", ``, 404, "no action"},
+		{"/api/v1/incidents/1/silence", `{"duration":"1h"}`, 501, "no Alertmanager is configured"},
 		{"/api/v1/incidents/7/ack", ``, 404, "incident #7 does not exist"},
 		{"/api/v1/incidents/x/ack", ``, 400, "not an incident id"},
 		{"/api/v1/incidents/1/ack", `{"actor":`, 400, "JSON"},

@@ -77,6 +77,8 @@ type Server struct {
 	NewID func() string
 	// Actions verifies notification buttons; nil serves none.
 	Actions ActionVerifier
+	// Silencer silences alerts in Alertmanager; nil: none configured.
+	Silencer Silencer
 	// Windows keeps maintenance windows; nil serves none.
 	Windows Windows
 	// Notifications lists the outbox; nil serves none.

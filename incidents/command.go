@@ -15,6 +15,10 @@ const (
 	Close   Verb = "resolve"
 	Comment Verb = "comment"
 	Snooze  Verb = "snooze"
+	// SilenceAlerts records a silence of the incident's alerts made in
+	// Alertmanager (its id in Text); Unsilence records its expiry.
+	SilenceAlerts Verb = "silence"
+	Unsilence     Verb = "unsilence"
 	// Fire is a timer going off; only opsbot's timer loop sends it.
 	Fire Verb = "fire"
 	// Release ends a maintenance window's hold on an incident; only
@@ -23,7 +27,7 @@ const (
 )
 
 // Verbs lists every verb, in the order help texts show them.
-var Verbs = []Verb{Ack, Unack, Close, Comment, Snooze}
+var Verbs = []Verb{Ack, Unack, Close, Comment, Snooze, SilenceAlerts, Unsilence}
 
 // Command is a person's action on an incident. Like a source event it goes
 // through the stream and the one reducer; ID makes it apply once.
@@ -88,6 +92,11 @@ func (c *Command) Validate(maxSnooze time.Duration) error {
 		if c.Timer != Escalate && c.Timer != AckTimeout && c.Timer != SnoozeEnd && c.Timer != FlapSettle && c.Timer != StormEnd {
 			return invalid("timer", "unknown timer %q", c.Timer)
 		}
+	case SilenceAlerts:
+		if c.Text == "" || c.Duration <= 0 {
+			return invalid("duration", "a silence needs a positive duration such as 2h")
+		}
+	case Unsilence:
 	case Release:
 		if c.Window <= 0 {
 			return invalid("window", "a release names its maintenance window")
@@ -125,6 +134,14 @@ func (c *Command) Check(inc *Incident) error {
 		}
 	case Fire, Release:
 		return nil // one that no longer applies changes nothing
+	case SilenceAlerts:
+		if inc.State == Resolved {
+			return conflict("incident #%d is already resolved", inc.ID)
+		}
+	case Unsilence:
+		if inc.SilenceID == "" {
+			return conflict("incident #%d has no silence", inc.ID)
+		}
 	case Close, Snooze:
 		if inc.State == Resolved {
 			return conflict("incident #%d is already resolved", inc.ID)

@@ -89,6 +89,10 @@ type Incident struct {
 	// were last told while it flapped.
 	FlapTimes      []time.Time `json:"-"`
 	FlapNotifiedAt *time.Time  `json:"-"`
+	// SilenceID is the Alertmanager silence of its alerts, until
+	// SilencedUntil.
+	SilenceID     string     `json:"silence_id,omitempty"`
+	SilencedUntil *time.Time `json:"silenced_until,omitempty"`
 	// StormID is the alert storm the incident opened in: the storm's digest
 	// was shown instead of it.
 	StormID int64 `json:"storm_id,omitempty"`
@@ -146,6 +150,8 @@ const (
 	KindFlapping       = "flapping"
 	KindSettled        = "settled"
 	KindStorm          = "storm"
+	KindSilenced       = "silenced"
+	KindUnsilenced     = "unsilenced"
 	KindReleased       = "released"
 )
 

@@ -258,6 +258,15 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		ch.Outcome = "snoozed"
 		// No escalation while snoozed; it resumes when the snooze ends.
 		ch.Timers = []TimerChange{{Kind: SnoozeEnd, DueAt: until}, {Kind: Escalate}}
+	case SilenceAlerts:
+		until := at.Add(c.Duration)
+		inc.SilenceID, inc.SilencedUntil = c.Text, &until
+		add(KindSilenced, fmt.Sprintf("in Alertmanager until %s (silence %s)", until.UTC().Format(time.RFC3339), c.Text))
+		ch.Outcome, ch.Quiet = "silenced", true
+	case Unsilence:
+		add(KindUnsilenced, "silence "+inc.SilenceID+" expired")
+		inc.SilenceID, inc.SilencedUntil = "", nil
+		ch.Outcome, ch.Quiet = "unsilenced", true
 	case Fire:
 		return r.ApplyTimer(inc, c.Timer, at), nil
 	case Release:

@@ -13,7 +13,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at, storm_id`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at, storm_id, silence_id, silenced_until`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -24,15 +24,17 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 		acked, resolved, snzd sql.NullInt64
 		labels, flapTimes     string
 		flapNotified          sql.NullInt64
+		silencedUntil         sql.NullInt64
 	)
 	err := row.Scan(&inc.ID, &inc.GroupKey, &inc.Source, &inc.State, &inc.Severity, &inc.Title,
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
 		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held,
-		&inc.Flapping, &flapTimes, &flapNotified, &inc.StormID)
+		&inc.Flapping, &flapTimes, &flapNotified, &inc.StormID,
+		&inc.SilenceID, &silencedUntil)
 	if err != nil {
 		return nil, err
 	}
-	inc.FlapNotifiedAt = fromNull(flapNotified)
+	inc.FlapNotifiedAt, inc.SilencedUntil = fromNull(flapNotified), fromNull(silencedUntil)
 	if flapTimes != "[]" && flapTimes != "" {
 		var ns []int64
 		if err := json.Unmarshal([]byte(flapTimes), &ns); err != nil {
@@ -138,7 +140,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.alertByKey, `SELECT ` + alertCols + ` FROM alerts WHERE incident_id = ? AND dedup_key = ?`},
 		{&s.st.incidentInsert, `INSERT INTO incidents (group_key, source, state, severity, title, created_at, updated_at,
 			acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times,
-			flap_notified_at, storm_id) VALUES ` + values(22, 1)},
+			flap_notified_at, storm_id, silence_id, silenced_until) VALUES ` + values(24, 1)},
 		{&s.st.timerSet, `INSERT INTO timers (incident_id, kind, due_at) VALUES (?, ?, ?)
 			ON CONFLICT (incident_id, kind) DO UPDATE SET due_at = excluded.due_at`},
 		{&s.st.timerClear, `DELETE FROM timers WHERE incident_id = ? AND kind = ?`},
@@ -146,7 +148,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.outboxTargets, `SELECT DISTINCT target FROM outbox WHERE incident_id = ?`},
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
-			firing_critical = ?, escalation_step = ?, held = ?, flapping = ?, flap_times = ?, flap_notified_at = ? WHERE id = ?`},
+			firing_critical = ?, escalation_step = ?, held = ?, flapping = ?, flap_times = ?, flap_notified_at = ?,
+			silence_id = ?, silenced_until = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
@@ -544,7 +547,8 @@ func (b *batch) write(ch *incidents.Change, env *incidents.Envelope) error {
 		res, err := b.exec(b.src.incidentInsert, inc.GroupKey, inc.Source, inc.State, inc.Severity, inc.Title,
 			nanos(inc.CreatedAt), nanos(inc.UpdatedAt), inc.AcknowledgedBy, nullNanos(inc.AcknowledgedAt),
 			nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts, inc.Firing[1], inc.Firing[2], inc.Firing[3], labels,
-			inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc), nullNanos(inc.FlapNotifiedAt), inc.StormID)
+			inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc), nullNanos(inc.FlapNotifiedAt), inc.StormID,
+			inc.SilenceID, nullNanos(inc.SilencedUntil))
 		if err != nil {
 			return err
 		}
@@ -617,7 +621,7 @@ func (s *Store) flush(b *batch) error {
 		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
 			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
 			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc),
-			nullNanos(inc.FlapNotifiedAt), inc.ID)
+			nullNanos(inc.FlapNotifiedAt), inc.SilenceID, nullNanos(inc.SilencedUntil), inc.ID)
 		if err != nil {
 			return err
 		}

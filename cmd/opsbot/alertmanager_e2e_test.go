@@ -42,6 +42,11 @@ func freePort(t *testing.T) string {
 // startAlertmanager runs Debian's Alertmanager on loopback with a webhook
 // receiver pointing at opsbotURL, and returns its URL.
 func startAlertmanager(t *testing.T, opsbotURL string) string {
+	return startAlertmanagerAt(t, opsbotURL, freePort(t))
+}
+
+// startAlertmanagerAt is startAlertmanager on a given loopback address.
+func startAlertmanagerAt(t *testing.T, opsbotURL, addr string) string {
 	bin := alertmanagerBin(t)
 	dir := t.TempDir()
 	// The receiver of docs/sources.md, with the test's URL and token, and
@@ -66,7 +71,6 @@ func startAlertmanager(t *testing.T, opsbotURL string) string {
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), out, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
 	daemon(t, bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--cluster.listen-address=")
 	url := "http://" + addr

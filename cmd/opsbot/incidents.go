@@ -27,6 +27,8 @@ const incidentsUsage = `usage: opsbot incidents <action> [flags]
   resolve ID [--note TEXT]
   snooze ID DURATION [--note TEXT]
   comment ID TEXT
+  silence ID DURATION [--note TEXT]   silence the incident's alerts in Alertmanager
+  unsilence ID
 
 flags for every action: --server URL (default http://127.0.0.1:8080), --json
 The token is read from OPSBOT_TOKEN; the actor is OPSBOT_ACTOR or your user name.
@@ -71,7 +73,7 @@ func incidentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 
-	want := map[string]int{"show": 1, "ack": 1, "unack": 1, "resolve": 1, "snooze": 2, "comment": 2}
+	want := map[string]int{"show": 1, "ack": 1, "unack": 1, "resolve": 1, "snooze": 2, "comment": 2, "silence": 2, "unsilence": 1}
 	n, ok := want[action]
 	if !ok {
 		return usageError(fmt.Sprintf("unknown incidents action %q\n\n%s", action, incidentsUsage))
@@ -97,7 +99,7 @@ func incidentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	req := handlers.CommandRequest{Actor: actor(), Text: *note}
 	verb := incidents.Verb(action)
 	switch action {
-	case "snooze":
+	case "snooze", "silence":
 		req.Duration = pos[1]
 	case "comment":
 		req.Text = strings.Join(pos[1:], " ")

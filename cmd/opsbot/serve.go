@@ -22,6 +22,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/notify"
+	"github.com/opsbot/opsbot/silences"
 	"github.com/opsbot/opsbot/store"
 )
 
@@ -142,6 +143,14 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	for _, h := range hooks {
 		raw[h.Name] = h.Decode
 	}
+	var silencer handlers.Silencer
+	if u := cfg.Alertmanager.URL; u != "" {
+		sc, err := silences.New(u, cfg.Alertmanager.Token.Reveal(), &http.Client{Timeout: 15 * time.Second})
+		if err != nil {
+			return err
+		}
+		silencer = sc
+	}
 	api := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
@@ -152,7 +161,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Hooks: hooks, Actions: signer, Windows: st,
+		Hooks: hooks, Actions: signer, Windows: st, Silencer: silencer,
 		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
 			return st.ListNotifications(ctx, state, limit)
 		},
