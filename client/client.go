@@ -177,3 +177,12 @@ func (c *Client) EndWindow(ctx context.Context, id int64) (*incidents.Window, er
 	err := c.do(ctx, http.MethodDelete, "/api/v1/maintenance/"+strconv.FormatInt(id, 10), nil, &w)
 	return &w, err
 }
+
+// Audit lists the audit log, newest first.
+func (c *Client) Audit(ctx context.Context, limit int) ([]incidents.AuditEntry, error) {
+	var out struct {
+		Audit []incidents.AuditEntry `json:"audit"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/audit?limit="+strconv.Itoa(max(limit, 1)), nil, &out)
+	return out.Audit, err
+}

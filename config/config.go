@@ -180,6 +180,9 @@ type Token struct {
 	Name      string `yaml:"name"`
 	Token     Secret `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
+	// Permissions: read (GET the API), respond (act on incidents,
+	// silences, maintenance). Empty: all. Hooks need none.
+	Permissions []string `yaml:"permissions"`
 }
 
 type NATSConfig struct {
@@ -461,6 +464,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("http.tokens[%d].name: %q is used twice", i, t.Name)
 		case len(t.Token) < 16:
 			return fmt.Errorf("http.tokens[%d].token: must be at least 16 characters (try: openssl rand -hex 32)", i)
+		}
+		for _, p := range t.Permissions {
+			if p != "read" && p != "respond" {
+				return fmt.Errorf("http.tokens[%d].permissions: %q is not read or respond", i, p)
+			}
 		}
 		names[t.Name] = true
 	}

@@ -21,6 +21,7 @@ const SnoozeFromButton = time.Hour
 // action serves POST /actions/{token}: a notification's button, pressed on
 // a phone. The token is the credential: signed, short-lived, single use.
 func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	noteActor(r, "notification button")
 	claim, err := s.Actions.Verify(r.PathValue("token"))
 	switch {
 	case errors.Is(err, actiontoken.ErrExpired):
@@ -29,6 +30,9 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusForbidden, err.Error())
 		return
+	}
+	if info, ok := r.Context().Value(auditKey{}).(*auditInfo); ok {
+		info.target = fmt.Sprintf("#%d %s", claim.IncidentID, claim.Verb)
 	}
 	c := &incidents.Command{
 		ID: "button-" + claim.Nonce, IncidentID: claim.IncidentID, Verb: claim.Verb,

@@ -129,6 +129,7 @@ func (s *Server) incidentCommand(w http.ResponseWriter, r *http.Request) {
 	if c.Actor == "" {
 		c.Actor = caller(r)
 	}
+	noteActor(r, c.Actor)
 	if req.Duration != "" {
 		d, err := time.ParseDuration(req.Duration)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsbot/opsbot/incidents"
@@ -51,6 +52,10 @@ func (s *Server) createWindow(w http.ResponseWriter, r *http.Request) {
 	actor := req.Actor
 	if actor == "" {
 		actor = caller(r)
+	}
+	noteActor(r, actor)
+	if info, ok := r.Context().Value(auditKey{}).(*auditInfo); ok {
+		info.target = strings.Join(req.Matchers, " ")
 	}
 	now := time.Now().UTC()
 	win := &incidents.Window{Matchers: req.Matchers, Comment: req.Comment, CreatedBy: actor, StartsAt: now, EndsAt: now.Add(d)}

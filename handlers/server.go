@@ -53,8 +53,26 @@ type Waiter interface {
 	Expect(id string) (<-chan incidents.Outcome, func())
 }
 
-// Token is a bearer token and the name of who holds it.
-type Token struct{ Name, Value string }
+// Token is a bearer token, the name of who holds it, and what it may do:
+// "read" (GET the API), "respond" (act on incidents, silences, maintenance
+// windows); none listed: everything.
+type Token struct {
+	Name, Value string
+	Permissions []string
+}
+
+// may reports whether the token has permission class p.
+func (t *Token) may(p string) bool {
+	if len(t.Permissions) == 0 {
+		return true
+	}
+	for _, x := range t.Permissions {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
 
 // Server serves opsbot's HTTP API.
 type Server struct {
@@ -79,6 +97,8 @@ type Server struct {
 	Actions ActionVerifier
 	// Silencer silences alerts in Alertmanager; nil: none configured.
 	Silencer Silencer
+	// Audit keeps the audit log; nil keeps none.
+	Audit Auditor
 	// Windows keeps maintenance windows; nil serves none.
 	Windows Windows
 	// Notifications lists the outbox; nil serves none.
@@ -91,22 +111,33 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc, auth bool) {
 		if auth {
-			h = authorize(s.Tokens, global, h)
+			perm := "read"
+			if !strings.HasPrefix(pattern, "GET ") {
+				perm = "respond"
+			}
+			h = authorize(s.Tokens, global, perm, h)
 		}
 		mux.Handle(pattern, s.Metrics.instrument(h))
 	}
+	// Actions people take are audited, allowed or refused.
+	act := func(pattern, command string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.Metrics.instrument(s.audited("api", command, authorize(s.Tokens, global, "respond", h))))
+	}
 	for _, h := range s.Hooks {
 		tokens := append(append([]Token{}, s.Tokens...), h.Tokens...)
-		mux.Handle("POST /hooks/"+h.Name, s.Metrics.instrument(authorize(tokens, sums(tokens), s.hook(h))))
+		mux.Handle("POST /hooks/"+h.Name, s.Metrics.instrument(authorize(tokens, sums(tokens), "", s.hook(h))))
 	}
 	handle("GET /api/v1/notices", s.listNotices, true)
 	if s.Actions != nil {
-		handle("POST /actions/{token}", s.action, false)
+		mux.Handle("POST /actions/{token}", s.Metrics.instrument(s.audited("button", "button", s.action)))
+	}
+	if s.Audit != nil {
+		handle("GET /api/v1/audit", s.listAudit, true)
 	}
 	if s.Windows != nil {
-		handle("POST /api/v1/maintenance", s.createWindow, true)
+		act("POST /api/v1/maintenance", "maintenance start", s.createWindow)
 		handle("GET /api/v1/maintenance", s.listWindows, true)
-		handle("DELETE /api/v1/maintenance/{id}", s.endWindow, true)
+		act("DELETE /api/v1/maintenance/{id}", "maintenance end", s.endWindow)
 	}
 	if s.Notifications != nil {
 		handle("GET /api/v1/notifications", s.listNotifications, true)
@@ -114,7 +145,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST /api/v1/events", s.postEvent, true)
 	handle("GET /api/v1/incidents", s.listIncidents, true)
 	handle("GET /api/v1/incidents/{id}", s.getIncident, true)
-	handle("POST /api/v1/incidents/{id}/{verb}", s.incidentCommand, true)
+	act("POST /api/v1/incidents/{id}/{verb}", "incident {verb}", s.incidentCommand)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, false)
@@ -145,10 +176,12 @@ func sums(tokens []Token) [][sha256.Size]byte {
 }
 
 // authorize lets through requests with one of tokens (whose sums are
-// given), or every request when there are none (loopback only).
-func authorize(tokens []Token, tokenSums [][sha256.Size]byte, next http.HandlerFunc) http.HandlerFunc {
+// given) that has permission perm ("" for any), or every request when there
+// are no tokens (loopback only).
+func authorize(tokens []Token, tokenSums [][sha256.Size]byte, perm string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(tokens) == 0 {
+			noteActor(r, "local")
 			next(w, r)
 			return
 		}
@@ -162,7 +195,13 @@ func authorize(tokens []Token, tokenSums [][sha256.Size]byte, next http.HandlerF
 				}
 			}
 			if match >= 0 {
-				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tokens[match].Name)))
+				t := &tokens[match]
+				noteActor(r, "token "+t.Name)
+				if perm != "" && !t.may(perm) {
+					writeError(w, http.StatusForbidden, fmt.Sprintf("token %s may not %s (it may: %s)", t.Name, perm, strings.Join(t.Permissions, ", ")))
+					return
+				}
+				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, t.Name)))
 				return
 			}
 		}

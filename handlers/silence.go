@@ -38,6 +38,7 @@ func (s *Server) silence(w http.ResponseWriter, r *http.Request, id int64, verb 
 	if c.Actor == "" {
 		c.Actor = caller(r)
 	}
+	noteActor(r, c.Actor)
 	ctx := r.Context()
 	if verb == incidents.SilenceAlerts {
 		d, err := time.ParseDuration(req.Duration)

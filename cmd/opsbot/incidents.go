@@ -260,3 +260,31 @@ func noticesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return tw.Flush()
 }
+
+func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	limit := fs.Int("limit", 50, "how many entries")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError("audit takes only flags")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	list, err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Audit(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN\tWHO\tVIA\tCOMMAND\tTARGET\tALLOWED\tRESULT")
+	for _, e := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", e.At.Local().Format(time.DateTime), e.Actor, e.Via, e.Command, e.Target, e.Allowed, oneLine(e.Result, 60))
+	}
+	return tw.Flush()
+}

@@ -26,6 +26,7 @@ commands:
   incidents   list, show and act on incidents of a running opsbot
   notices     list what was recorded without an incident (image updates, ...)
   maintenance start, list and end maintenance windows
+  audit       the audit log: every action people took or tried
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = incidentsCmd(ctx, args[1:], stdout, stderr)
 	case "event":
 		err = eventCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(ctx, args[1:], stdout, stderr)
 	case "maintenance":
 		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":

@@ -136,7 +136,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	metrics := handlers.NewMetrics(handlers.StateSource{OpenCounts: st.OpenCounts, Lag: b.Lag})
 	tokens := make([]handlers.Token, 0, len(cfg.HTTP.Tokens))
 	for _, t := range cfg.HTTP.Tokens {
-		tokens = append(tokens, handlers.Token{Name: t.Name, Value: t.Token.Reveal()})
+		tokens = append(tokens, handlers.Token{Name: t.Name, Value: t.Token.Reveal(), Permissions: t.Permissions})
 	}
 	hooks := sourceHooks(&cfg.Sources, rules.DefaultSeverity)
 	raw := map[string]bus.RawDecoder{}
@@ -161,7 +161,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		},
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
 		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Hooks: hooks, Actions: signer, Windows: st, Silencer: silencer,
+		Hooks: hooks, Actions: signer, Windows: st, Silencer: silencer, Audit: st,
 		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
 			return st.ListNotifications(ctx, state, limit)
 		},

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestAudit: what people do or try is in the audit log, and a read-only
+// token may look but not act.
+func TestAudit(t *testing.T) {
+	config := writeConfig(t, t.TempDir(), "")
+	b, _ := os.ReadFile(config)
+	os.WriteFile(config, []byte(strings.Replace(string(b), "  tokens:\n", "  tokens:\n    - name: viewer\n      token: viewer-token-0123456789\n      permissions: [read]\n", 1)), 0o600)
+	p := start(t, config)
+	if out, code := p.cli("event", "send", "--source", "backup", "--dedup-key", "restic", "--summary", "backup failed"); code != 0 {
+		t.Fatal(out)
+	}
+	viewer := func(args ...string) (string, int) {
+		cmd := exec.Command(binary, append(args, "--server", p.url)...)
+		cmd.Env = append(os.Environ(), "OPSBOT_TOKEN=viewer-token-0123456789")
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := viewer("incidents", "list"); code != 0 || !contains(out, "backup failed") {
+		t.Fatalf("viewer list (%d): %s", code, out)
+	}
+	if out, code := viewer("incidents", "ack", "1"); code != 1 || !contains(out, "token viewer may not respond") {
+		t.Fatalf("viewer ack (%d): %s", code, out)
+	}
+	req, _ := http.NewRequest("POST", p.url+"/api/v1/incidents/1/resolve", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("no token: %v %v", resp, err)
+	}
+	if out, code := p.cli("incidents", "ack", "1"); code != 0 {
+		t.Fatal(out)
+	}
+	if out, code := p.cli("maintenance", "start", "host=nas", "--for", "1h"); code != 0 {
+		t.Fatal(out)
+	}
+	out, code := p.cli("audit", "--json")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	for _, want := range []string{
+		`"actor": "token viewer"`, `"command": "incident ack"`, `"allowed": false`, `"result": "403 token viewer may not respond`,
+		`"actor": "unknown (no valid token)"`, `"command": "incident resolve"`, `"result": "401 missing or wrong bearer token"`,
+		`"actor": "carol"`, `"result": "200 acknowledged"`, `"allowed": true`,
+		`"command": "maintenance start"`, `"target": "host=nas"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the audit log lacks %s:\n%s", want, out)
+		}
+	}
+	if out, code := viewer("audit"); code != 0 || !contains(out, "incident ack", "carol") {
+		t.Fatalf("viewer audit (%d): %s", code, out)
+	}
+}
