@@ -52,3 +52,17 @@ func TestWindows(t *testing.T) {
 		t.Fatal("a resolved incident's release should go only where it was shown")
 	}
 }
+
+// FuzzMatchers: no matcher from outside panics the parser or the match.
+func FuzzMatchers(f *testing.F) {
+	for _, s := range []string{"host=nas", "host=~back.*", "=", "a=~(", "severity=critical", "x=~.*\x00"} {
+		f.Add(s)
+	}
+	inc := &Incident{Source: "drift", Severity: Warning, Labels: map[string]string{"host": "nas"}}
+	f.Fuzz(func(t *testing.T, m string) {
+		w := &Window{Matchers: []string{m}}
+		if w.Compile() == nil {
+			w.Matches(inc)
+		}
+	})
+}
