@@ -290,3 +290,9 @@ func daemon(t *testing.T, name string, args ...string) {
 		}
 	})
 }
+
+// ntfyTarget is a notify.ntfy entry of a test config: a topic named like
+// the target on a local ntfy, with a rate limit no test reaches.
+func ntfyTarget(name, url string) string {
+	return fmt.Sprintf("    - name: %s\n      url: %s\n      topic: %s\n      rate_per_minute: 600\n      burst: 20\n", name, url, name)
+}

@@ -19,12 +19,7 @@ func TestFlapping(t *testing.T) {
   flap_window: 8s
 notify:
   ntfy:
-    - name: phone
-      url: %s
-      topic: phone
-      rate_per_minute: 600
-      burst: 20
-`, phone.URL)))
+%s`, ntfyTarget("phone", phone.URL))))
 	send := func(action string) {
 		t.Helper()
 		if out, code := p.cli("event", "send", "--source", "gatus", "--dedup-key", "web", "--action", action, "--summary", "web check"); code != 0 {

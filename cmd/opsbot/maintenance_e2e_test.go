@@ -16,12 +16,7 @@ func TestMaintenance(t *testing.T) {
 	defer phone.Close()
 	p := start(t, writeConfig(t, t.TempDir(), fmt.Sprintf(`notify:
   ntfy:
-    - name: phone
-      url: %s
-      topic: phone
-      rate_per_minute: 600
-      burst: 20
-`, phone.URL)))
+%s`, ntfyTarget("phone", phone.URL))))
 	count := func(id int) int { _, n := phone.Latest(fmt.Sprintf("opsbot-incident-%d", id)); return n }
 	drift := func(host string) {
 		t.Helper()

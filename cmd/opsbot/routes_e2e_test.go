@@ -17,21 +17,11 @@ func TestRoutes(t *testing.T) {
 	defer ops.Close()
 	p := start(t, writeConfig(t, t.TempDir(), fmt.Sprintf(`notify:
   ntfy:
-    - name: phone
-      url: %s
-      topic: phone
-      rate_per_minute: 600
-      burst: 20
-    - name: ops
-      url: %s
-      topic: ops
-      rate_per_minute: 600
-      burst: 20
-  routes:
+%s%s  routes:
     - severities: [critical]
       targets: [phone]
   default_targets: [ops]
-`, phone.URL, ops.URL)))
+`, ntfyTarget("phone", phone.URL), ntfyTarget("ops", ops.URL))))
 	send := func(args ...string) {
 		t.Helper()
 		if out, code := p.cli(append([]string{"event", "send", "--source", "script"}, args...)...); code != 0 {

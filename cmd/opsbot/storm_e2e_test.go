@@ -20,12 +20,7 @@ func TestStorm(t *testing.T) {
   storm_window: 3s
 notify:
   ntfy:
-    - name: phone
-      url: %s
-      topic: phone
-      rate_per_minute: 6000
-      burst: 100
-`, phone.URL)))
+%s`, ntfyTarget("phone", phone.URL))))
 	// Ten groups at once, as when a switch dies.
 	for i := range 10 {
 		body := fmt.Sprintf(`{"id":"s%d","source":"script","action":"trigger","dedup_key":"host-%d","severity":"critical","summary":"host-%d unreachable"}`, i, i, i)

@@ -19,16 +19,11 @@ func TestTimers(t *testing.T) {
   ack_timeout: 3s
 notify:
   ntfy:
-    - name: phone
-      url: %s
-      topic: phone
-      rate_per_minute: 600
-      burst: 20
-  escalation:
+%s  escalation:
     steps:
       - after: 1s
         ntfy_priority: 5
-`, phone.URL))
+`, ntfyTarget("phone", phone.URL)))
 	p := start(t, config)
 	const seq = "opsbot-incident-1"
 	waitMsg := func(what string, ok func(ntfytest.Message, int) bool) {
