@@ -672,10 +672,7 @@ func (s *Store) targetsOf(b *batch, inc *incidents.Incident) ([]string, error) {
 	if len(s.targets) == 0 {
 		return nil, nil
 	}
-	known := map[string]bool{}
-	for _, t := range s.targets {
-		known[t] = true
-	}
+	known := s.knownTargets
 	routed := s.targets
 	if s.routes != nil {
 		routed = s.routes.Targets(inc)

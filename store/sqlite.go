@@ -25,14 +25,15 @@ var migrations embed.FS
 
 // Store is the SQLite database.
 type Store struct {
-	w       *sql.DB // the one writer
-	r       *sql.DB // readers
-	rules   incidents.Rules
-	now     func() time.Time
-	targets []string
-	routes  *incidents.Routes
-	st      statements
-	stmts   []*sql.Stmt // every prepared statement, to close
+	w            *sql.DB // the one writer
+	r            *sql.DB // readers
+	rules        incidents.Rules
+	now          func() time.Time
+	targets      []string
+	knownTargets map[string]bool
+	routes       *incidents.Routes
+	st           statements
+	stmts        []*sql.Stmt // every prepared statement, to close
 }
 
 // Options tune the database.
@@ -71,7 +72,10 @@ func Open(path string, opts Options) (*Store, error) {
 	w := sql.OpenDB(connector("file:" + path + "?" + q.Encode()))
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, rules: opts.Rules, now: opts.Now, targets: opts.Targets, routes: opts.Routes}
+	s := &Store{w: w, rules: opts.Rules, now: opts.Now, targets: opts.Targets, routes: opts.Routes, knownTargets: map[string]bool{}}
+	for _, t := range opts.Targets {
+		s.knownTargets[t] = true
+	}
 	if err := s.migrate(context.Background()); err != nil {
 		w.Close()
 		return nil, err
