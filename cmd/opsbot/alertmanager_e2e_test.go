@@ -3,7 +3,6 @@ package main
 import (
 	"strings"
 
-	"gopkg.in/yaml.v3"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/opsbot/opsbot/incidents"
 )

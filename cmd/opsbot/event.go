@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/opsbot/opsbot/bus"
-	"github.com/opsbot/opsbot/client"
 	"github.com/opsbot/opsbot/incidents"
 )
 
@@ -81,7 +80,7 @@ func eventCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	details := fs.String("details", "", "details as JSON; @FILE reads a file, @- standard input")
 	fs.Var(&lks, "link", "a link, URL or URL|text (repeatable)")
 	occurred := fs.String("occurred-at", "", "when it happened, RFC 3339 (default: when it is stored)")
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	natsURL := fs.String("nats", "", "publish to this NATS server instead of HTTP, e.g. nats://127.0.0.1:4222")
 	wait := fs.Bool("wait", false, "HTTP only: wait for the incident engine and print what it did")
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
@@ -131,7 +130,7 @@ func eventCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "event %s stored\n", ev.ID)
 		return nil
 	}
-	c := &client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}
+	c := api()
 	out, err := c.SendEvent(ctx, &ev, *wait)
 	if err != nil {
 		return err
@@ -209,7 +208,7 @@ func driftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	diff := fs.String("diff", "", "a file with a short diff, - for standard input")
 	revision := fs.String("revision", "", "the revision the host runs")
 	id := fs.String("id", "", "delivery id: the same id is applied once")
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	timeout := fs.Duration("timeout", 15*time.Second, "give up after this long")
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -249,7 +248,7 @@ func driftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Post(ctx, "/hooks/drift", body); err != nil {
+	if err := api().Post(ctx, "/hooks/drift", body); err != nil {
 		return err
 	}
 	state := "in sync"

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/opsbot/opsbot/client"
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 )
@@ -45,7 +44,7 @@ func incidentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	action := args[0]
 	fs := flag.NewFlagSet("incidents "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	state := fs.String("state", "open", "list: open, triggered, acknowledged, resolved or all")
 	limit := fs.Int("limit", 50, "list: how many incidents")
@@ -54,7 +53,7 @@ func incidentsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	c := &client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}
+	c := api()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
@@ -228,7 +227,7 @@ func oneLine(s string, n int) string {
 func noticesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("notices", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	source := fs.String("source", "", "only this source's")
 	limit := fs.Int("limit", 50, "how many")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -242,7 +241,7 @@ func noticesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	p, err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Notices(ctx, *source, *limit)
+	p, err := api().Notices(ctx, *source, *limit)
 	if err != nil {
 		return err
 	}
@@ -264,7 +263,7 @@ func noticesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	limit := fs.Int("limit", 50, "how many entries")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if pos, err := parseInterspersed(fs, args); err != nil {
@@ -274,7 +273,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	list, err := (&client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}).Audit(ctx, *limit)
+	list, err := api().Audit(ctx, *limit)
 	if err != nil {
 		return err
 	}

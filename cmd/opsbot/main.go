@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/opsbot/opsbot/client"
 )
 
 const usage = `usage: opsbot <command> [arguments]
@@ -105,4 +107,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// apiFlag adds --server to fs and returns what makes the API client of a
+// running opsbot from it, with the token from OPSBOT_TOKEN, once parsed.
+func apiFlag(fs *flag.FlagSet) func() *client.Client {
+	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	return func() *client.Client { return &client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")} }
 }

@@ -5,13 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/opsbot/opsbot/client"
 	"github.com/opsbot/opsbot/handlers"
 )
 
@@ -33,7 +31,7 @@ func maintenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	action := args[0]
 	fs := flag.NewFlagSet("maintenance "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("OPSBOT_SERVER", "http://127.0.0.1:8080"), "opsbot's URL")
+	api := apiFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	dur := fs.Duration("for", 0, "start: how long the window lasts")
 	comment := fs.String("comment", "", "start: why")
@@ -42,7 +40,7 @@ func maintenanceCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	c := &client.Client{BaseURL: *server, Token: os.Getenv("OPSBOT_TOKEN")}
+	c := api()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	switch action {
