@@ -18,6 +18,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/handlers/alertmanager"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/ops"
 	"github.com/opsbot/opsbot/store"
 )
 
@@ -57,9 +58,11 @@ func newEnv(t *testing.T, tokens ...handlers.Token) *env {
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
 		Ready:  func(ctx context.Context) error { return b.Ready(ctx) },
 		Tokens: tokens, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, WaitTimeout: 5 * time.Second,
-		DefaultSeverity: incidents.Warning, Rules: rules, NewID: func() string { return time.Now().Format(time.RFC3339Nano) },
+		DefaultSeverity: incidents.Warning, NewID: func() string { return time.Now().Format(time.RFC3339Nano) },
 		Hooks: []handlers.Hook{{Name: "alertmanager", Decode: am.DecodeEvents}},
 	}
+	srv.Ops = &ops.Service{Log: log, Publisher: b, Reader: st, Waiter: results, WaitTimeout: 5 * time.Second, Rules: rules,
+		NewID: srv.NewID, Windows: st, Audit: st}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

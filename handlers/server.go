@@ -19,6 +19,7 @@ import (
 
 	"github.com/opsbot/opsbot/handlers/jsonutil"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/ops"
 )
 
 // Publisher stores events and commands on the bus.
@@ -54,24 +55,31 @@ type Waiter interface {
 }
 
 // Token is a bearer token, the name of who holds it, and what it may do:
-// "read" (GET the API), "respond" (act on incidents, silences, maintenance
-// windows); none listed: everything.
+// the highest of the permission classes listed (read, respond, operate;
+// see ops.Perm); none listed: everything.
 type Token struct {
 	Name, Value string
 	Permissions []string
 }
 
-// may reports whether the token has permission class p.
-func (t *Token) may(p string) bool {
+// perm is the token's permission class.
+func (t *Token) perm() ops.Perm {
 	if len(t.Permissions) == 0 {
-		return true
+		return ops.Operate
 	}
+	p := ops.None
 	for _, x := range t.Permissions {
-		if x == p {
-			return true
+		if q, err := ops.ParsePerm(x); err == nil && q > p {
+			p = q
 		}
 	}
-	return false
+	return p
+}
+
+// may reports whether the token has permission class p ("" for any).
+func (t *Token) may(p string) bool {
+	q, err := ops.ParsePerm(p)
+	return p == "" || err == nil && t.perm() >= q
 }
 
 // Server serves opsbot's HTTP API.
@@ -90,17 +98,12 @@ type Server struct {
 	WaitTimeout     time.Duration
 	Hooks           []Hook
 	DefaultSeverity incidents.Severity
-	Rules           incidents.Rules
 	// NewID makes ids for events and commands that come without one.
 	NewID func() string
 	// Actions verifies notification buttons; nil serves none.
 	Actions ActionVerifier
-	// Silencer silences alerts in Alertmanager; nil: none configured.
-	Silencer Silencer
-	// Audit keeps the audit log; nil keeps none.
-	Audit Auditor
-	// Windows keeps maintenance windows; nil serves none.
-	Windows Windows
+	// Ops executes the commands people give.
+	Ops *ops.Service
 	// Notifications lists the outbox; nil serves none.
 	Notifications func(ctx context.Context, state string, limit int) (any, error)
 }
@@ -119,9 +122,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(pattern, s.Metrics.instrument(h))
 	}
-	// Actions people take are audited, allowed or refused.
-	act := func(pattern, command string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.Metrics.instrument(s.audited("api", command, authorize(s.Tokens, global, "respond", h))))
+	// Commands go to ops, which authorizes them; those that act are
+	// audited, allowed or refused.
+	command := func(pattern, name string, h func(http.ResponseWriter, *http.Request, ops.Caller)) {
+		mux.Handle(pattern, s.Metrics.instrument(s.identify(name, !strings.HasPrefix(pattern, "GET "), h)))
 	}
 	for _, h := range s.Hooks {
 		tokens := append(append([]Token{}, s.Tokens...), h.Tokens...)
@@ -129,23 +133,20 @@ func (s *Server) Handler() http.Handler {
 	}
 	handle("GET /api/v1/notices", s.listNotices, true)
 	if s.Actions != nil {
-		mux.Handle("POST /actions/{token}", s.Metrics.instrument(s.audited("button", "button", s.action)))
+		mux.Handle("POST /actions/{token}", s.Metrics.instrument(http.HandlerFunc(s.action)))
 	}
-	if s.Audit != nil {
-		handle("GET /api/v1/audit", s.listAudit, true)
-	}
-	if s.Windows != nil {
-		act("POST /api/v1/maintenance", "maintenance start", s.createWindow)
-		handle("GET /api/v1/maintenance", s.listWindows, true)
-		act("DELETE /api/v1/maintenance/{id}", "maintenance end", s.endWindow)
-	}
+	command("GET /api/v1/audit", "audit", s.listAudit)
+	command("GET /api/v1/status", "status", s.status)
+	command("POST /api/v1/maintenance", "maintenance start", s.createWindow)
+	command("GET /api/v1/maintenance", "maintenance list", s.listWindows)
+	command("DELETE /api/v1/maintenance/{id}", "maintenance end", s.endWindow)
 	if s.Notifications != nil {
 		handle("GET /api/v1/notifications", s.listNotifications, true)
 	}
 	handle("POST /api/v1/events", s.postEvent, true)
-	handle("GET /api/v1/incidents", s.listIncidents, true)
-	handle("GET /api/v1/incidents/{id}", s.getIncident, true)
-	act("POST /api/v1/incidents/{id}/{verb}", "incident {verb}", s.incidentCommand)
+	command("GET /api/v1/incidents", "incidents", s.listIncidents)
+	command("GET /api/v1/incidents/{id}", "incident show", s.getIncident)
+	command("POST /api/v1/incidents/{id}/{verb}", "incident {verb}", s.incidentCommand)
 	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, false)
@@ -181,33 +182,39 @@ func sums(tokens []Token) [][sha256.Size]byte {
 func authorize(tokens []Token, tokenSums [][sha256.Size]byte, perm string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(tokens) == 0 {
-			noteActor(r, "local")
 			next(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok {
-			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-			match := -1
-			for i := range tokenSums {
-				if subtle.ConstantTimeCompare(sum[:], tokenSums[i][:]) == 1 {
-					match = i
-				}
-			}
-			if match >= 0 {
-				t := &tokens[match]
-				noteActor(r, "token "+t.Name)
-				if perm != "" && !t.may(perm) {
-					writeError(w, http.StatusForbidden, fmt.Sprintf("token %s may not %s (it may: %s)", t.Name, perm, strings.Join(t.Permissions, ", ")))
-					return
-				}
-				next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, t.Name)))
+		if t := match(tokens, tokenSums, r); t != nil {
+			if !t.may(perm) {
+				writeError(w, http.StatusForbidden, fmt.Sprintf("token %s may not %s (it may: %s)", t.Name, perm, strings.Join(t.Permissions, ", ")))
 				return
 			}
+			next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, t.Name)))
+			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="opsbot"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	}
+}
+
+// match returns the token the request carries, nil if none matches.
+func match(tokens []Token, tokenSums [][sha256.Size]byte, r *http.Request) *Token {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	found := -1
+	for i := range tokenSums {
+		if subtle.ConstantTimeCompare(sum[:], tokenSums[i][:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return nil
+	}
+	return &tokens[found]
 }
 
 // readBody reads a size-limited body, answering 413 or 400 itself if it cannot.

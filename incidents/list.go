@@ -33,3 +33,11 @@ type NoticePage struct {
 	Notices []Notice `json:"notices"`
 	Next    int64    `json:"next_before,omitempty"`
 }
+
+// Activity is a timeline entry with the incident it belongs to: what
+// happened lately, across incidents.
+type Activity struct {
+	IncidentID int64  `json:"incident_id"`
+	Title      string `json:"title"`
+	Entry
+}

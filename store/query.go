@@ -199,3 +199,27 @@ func (s *Store) ListNotices(ctx context.Context, f incidents.NoticeFilter) (inci
 	}
 	return p, nil
 }
+
+// RecentActivity returns the last timeline entries across incidents,
+// newest first.
+func (s *Store) RecentActivity(ctx context.Context, limit int) ([]incidents.Activity, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT t.incident_id, i.title, t.at, t.kind, t.actor, t.origin, t.detail
+		FROM timeline t JOIN incidents i ON i.id = t.incident_id ORDER BY t.id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent activity: %w", err)
+	}
+	defer rows.Close()
+	out := []incidents.Activity{}
+	for rows.Next() {
+		var (
+			a  incidents.Activity
+			at int64
+		)
+		if err := rows.Scan(&a.IncidentID, &a.Title, &at, &a.Kind, &a.Actor, &a.Origin, &a.Detail); err != nil {
+			return nil, fmt.Errorf("store: recent activity: %w", err)
+		}
+		a.At = fromNanos(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -45,9 +45,9 @@ func TestAudit(t *testing.T) {
 		t.Fatal(out)
 	}
 	for _, want := range []string{
-		`"actor": "token viewer"`, `"command": "incident ack"`, `"allowed": false`, `"result": "403 token viewer may not respond`,
+		` (token viewer)"`, `"command": "incident ack"`, `"allowed": false`, `"result": "403 token viewer may not respond`,
 		`"actor": "unknown (no valid token)"`, `"command": "incident resolve"`, `"result": "401 missing or wrong bearer token"`,
-		`"actor": "carol"`, `"result": "200 acknowledged"`, `"allowed": true`,
+		`"actor": "carol`, `"result": "200 incident #1 acknowledged"`, `"allowed": true`,
 		`"command": "maintenance start"`, `"target": "host=nas"`,
 	} {
 		if !strings.Contains(out, want) {

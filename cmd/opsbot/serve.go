@@ -22,6 +22,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/notify"
+	"github.com/opsbot/opsbot/ops"
 	"github.com/opsbot/opsbot/silences"
 	"github.com/opsbot/opsbot/store"
 )
@@ -143,7 +144,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	for _, h := range hooks {
 		raw[h.Name] = h.Decode
 	}
-	var silencer handlers.Silencer
+	var silencer ops.Silencer
 	if u := cfg.Alertmanager.URL; u != "" {
 		sc, err := silences.New(u, cfg.Alertmanager.Token.Reveal(), &http.Client{Timeout: 15 * time.Second})
 		if err != nil {
@@ -151,17 +152,21 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		}
 		silencer = sc
 	}
+	ready := func(ctx context.Context) error {
+		if err := b.Ready(ctx); err != nil {
+			return err
+		}
+		return st.Ping(ctx)
+	}
+	service := &ops.Service{
+		Log: log, Publisher: b, Reader: st, Waiter: results, WaitTimeout: cfg.HTTP.WaitTimeout, Rules: rules, NewID: newID,
+		Silencer: silencer, Windows: st, Audit: st, Ready: ready,
+	}
 	api := &handlers.Server{
-		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
-		Ready: func(ctx context.Context) error {
-			if err := b.Ready(ctx); err != nil {
-				return err
-			}
-			return st.Ping(ctx)
-		},
+		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics, Ready: ready, Ops: service,
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
-		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, Rules: rules, NewID: newID,
-		Hooks: hooks, Actions: signer, Windows: st, Silencer: silencer, Audit: st,
+		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, NewID: newID,
+		Hooks: hooks, Actions: signer,
 		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
 			return st.ListNotifications(ctx, state, limit)
 		},
