@@ -35,6 +35,33 @@ type Config struct {
 	Notify    NotifyConfig    `yaml:"notify"`
 	// Alertmanager is where people's silences are made.
 	Alertmanager AlertmanagerAPIConfig `yaml:"alertmanager"`
+	Chat         ChatConfig            `yaml:"chat"`
+}
+
+// ChatConfig is where people give commands.
+type ChatConfig struct {
+	Discord DiscordBot `yaml:"discord"`
+}
+
+// DiscordBot is the Discord bot that takes slash commands and buttons;
+// without a token it is off.
+type DiscordBot struct {
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// ApplicationID is the bot's application; empty: the one the gateway
+	// names.
+	ApplicationID string `yaml:"application_id"`
+	// GuildIDs are the servers whose commands are taken; the slash
+	// commands are registered in each.
+	GuildIDs []string `yaml:"guild_ids"`
+	// ChannelIDs, if any, are the only channels commands are taken in.
+	ChannelIDs []string `yaml:"channel_ids"`
+	// DefaultPermission is what members not listed may do: none or read.
+	DefaultPermission string `yaml:"default_permission"`
+	// Users and Roles grant permission classes (read, respond, operate)
+	// by Discord user id and role id.
+	Users map[string]string `yaml:"users"`
+	Roles map[string]string `yaml:"roles"`
 }
 
 // AlertmanagerAPIConfig is an Alertmanager's API, for silences.
@@ -180,8 +207,9 @@ type Token struct {
 	Name      string `yaml:"name"`
 	Token     Secret `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
-	// Permissions: read (GET the API), respond (act on incidents,
-	// silences, maintenance). Empty: all. Hooks need none.
+	// Permissions: read (GET the API), respond (also act on incidents and
+	// silences), operate (also maintenance windows); the highest listed
+	// counts. Empty: all. Hooks need none.
 	Permissions []string `yaml:"permissions"`
 }
 
@@ -292,7 +320,9 @@ func Default() Config {
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
-		Store:     StoreConfig{Synchronous: "full"},
+		Store: StoreConfig{Synchronous: "full"},
+		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",
+			Users: map[string]string{}, Roles: map[string]string{}}},
 		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, StormOpens: 20, StormWindow: time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
 		Sources: SourcesConfig{
 			Alertmanager: AlertmanagerConfig{
@@ -381,6 +411,9 @@ func (c *Config) readSecrets() error {
 	if err := readSecret("alertmanager.token", &c.Alertmanager.Token, c.Alertmanager.TokenFile); err != nil {
 		return err
 	}
+	if err := readSecret("chat.discord.token", &c.Chat.Discord.Token, c.Chat.Discord.TokenFile); err != nil {
+		return err
+	}
 	for i := range c.Notify.Discord {
 		d := &c.Notify.Discord[i]
 		if err := readSecret(fmt.Sprintf("notify.discord[%d].token", i), &d.Token, d.TokenFile); err != nil {
@@ -433,6 +466,9 @@ var streamRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Validate checks the configuration and names the key at fault.
 func (c *Config) Validate() error {
+	if err := c.Chat.Discord.validate(); err != nil {
+		return err
+	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: must not be empty")
 	}
@@ -466,8 +502,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("http.tokens[%d].token: must be at least 16 characters (try: openssl rand -hex 32)", i)
 		}
 		for _, p := range t.Permissions {
-			if p != "read" && p != "respond" {
-				return fmt.Errorf("http.tokens[%d].permissions: %q is not read or respond", i, p)
+			if p != "read" && p != "respond" && p != "operate" {
+				return fmt.Errorf("http.tokens[%d].permissions: %q is not read, respond or operate", i, p)
 			}
 		}
 		names[t.Name] = true
@@ -771,3 +807,39 @@ var (
 	snowflakeRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 	mentionRE   = regexp.MustCompile(`^<@&?[0-9]{1,20}>$`)
 )
+
+// validate checks the bot's settings, when it has a token.
+func (d *DiscordBot) validate() error {
+	if d.Token == "" {
+		return nil
+	}
+	if len(d.GuildIDs) == 0 {
+		return errors.New("chat.discord.guild_ids: name the servers (guilds) whose commands opsbot takes; the slash commands are registered there")
+	}
+	if d.ApplicationID != "" && !snowflakeRE.MatchString(d.ApplicationID) {
+		return fmt.Errorf("chat.discord.application_id: %q is not a Discord id", d.ApplicationID)
+	}
+	for key, ids := range map[string][]string{"guild_ids": d.GuildIDs, "channel_ids": d.ChannelIDs} {
+		for _, id := range ids {
+			if !snowflakeRE.MatchString(id) {
+				return fmt.Errorf("chat.discord.%s: %q is not a Discord id", key, id)
+			}
+		}
+	}
+	if d.DefaultPermission != "none" && d.DefaultPermission != "read" {
+		return fmt.Errorf("chat.discord.default_permission: must be none or read, not %q; grant more by user or role", d.DefaultPermission)
+	}
+	for key, grants := range map[string]map[string]string{"users": d.Users, "roles": d.Roles} {
+		for id, p := range grants {
+			if !snowflakeRE.MatchString(id) {
+				return fmt.Errorf("chat.discord.%s: %q is not a Discord id", key, id)
+			}
+			switch p {
+			case "none", "read", "respond", "operate":
+			default:
+				return fmt.Errorf("chat.discord.%s[%s]: %q is not none, read, respond or operate", key, id, p)
+			}
+		}
+	}
+	return nil
+}

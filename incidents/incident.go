@@ -80,8 +80,10 @@ type Incident struct {
 	AcknowledgedBy string     `json:"acknowledged_by"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 	ResolvedAt     *time.Time `json:"resolved_at"`
-	SnoozedUntil   *time.Time `json:"snoozed_until"`
-	FiringAlerts   int        `json:"firing_alerts"`
+	// ResolvedBy is who resolved it by hand; empty when its source did.
+	ResolvedBy   string     `json:"resolved_by,omitempty"`
+	SnoozedUntil *time.Time `json:"snoozed_until"`
+	FiringAlerts int        `json:"firing_alerts"`
 	// Flapping: its alerts change state more than the rules allow; people
 	// are told at most once per flap window.
 	Flapping bool `json:"flapping"`

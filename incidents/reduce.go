@@ -127,7 +127,7 @@ func (r Rules) ApplyEvent(v View, ev *Event, at time.Time, origin string) Change
 		if inc.ResolvedAt != nil && at.Sub(*inc.ResolvedAt) <= r.ReopenWindow {
 			inc.State = Triggered
 			inc.ResolvedAt, inc.AcknowledgedAt, inc.SnoozedUntil = nil, nil, nil
-			inc.AcknowledgedBy = ""
+			inc.AcknowledgedBy, inc.ResolvedBy = "", ""
 			ch.Outcome = "reopened"
 			ch.Timeline = append(ch.Timeline, entry(KindReopened, "re-fired within "+r.ReopenWindow.String()+" of resolving"))
 		} else {
@@ -240,6 +240,7 @@ func (r Rules) ApplyCommand(inc *Incident, c *Command, at time.Time) (Change, er
 		ch.Timers = r.timersFor(inc, at, true)
 	case Close:
 		inc.State, inc.ResolvedAt, inc.SnoozedUntil, inc.FiringAlerts, inc.Firing = Resolved, ptr(at), nil, 0, [4]int{}
+		inc.ResolvedBy = c.Actor
 		ch.ResolveAlerts = true
 		add(KindResolved, c.Text)
 		ch.Outcome = "resolved"

@@ -222,6 +222,14 @@ func TestSnoozeAndAckRecordWhoAndUntil(t *testing.T) {
 	if ch.Incident.AcknowledgedBy != "bob" || !ch.Incident.AcknowledgedAt.Equal(t0) || ch.Timeline[0].Actor != "bob" || ch.Timeline[0].Origin != "cli" {
 		t.Fatalf("ack: %+v %+v", ch.Incident, ch.Timeline)
 	}
+	ch, _ = r.ApplyCommand(ch.Incident, &Command{ID: "3", IncidentID: 3, Verb: Close, Actor: "carol", Origin: "cli"}, t0)
+	if ch.Incident.ResolvedBy != "carol" {
+		t.Fatalf("resolved by %q", ch.Incident.ResolvedBy)
+	}
+	ch = r.ApplyEvent(View{Incident: ch.Incident}, &Event{ID: "e", Source: "api", Action: Trigger, DedupKey: "k", GroupKey: "g", Summary: "s", Severity: Warning, OccurredAt: t0}, t0.Add(time.Minute), "test")
+	if ch.Outcome != "reopened" || ch.Incident.ResolvedBy != "" {
+		t.Fatalf("reopened: %q by %q", ch.Outcome, ch.Incident.ResolvedBy)
+	}
 }
 
 func TestCommandValidation(t *testing.T) {

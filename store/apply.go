@@ -13,7 +13,7 @@ import (
 )
 
 const incidentCols = `id, group_key, source, state, severity, title, created_at, updated_at,
-	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at, storm_id, silence_id, silenced_until`
+	acknowledged_by, acknowledged_at, resolved_at, snoozed_until, firing_alerts, firing_info, firing_warning, firing_critical, labels, escalation_step, held, flapping, flap_times, flap_notified_at, storm_id, silence_id, silenced_until, resolved_by`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -30,7 +30,7 @@ func scanIncident(row rowScanner) (*incidents.Incident, error) {
 		&created, &updated, &inc.AcknowledgedBy, &acked, &resolved, &snzd, &inc.FiringAlerts,
 		&inc.Firing[1], &inc.Firing[2], &inc.Firing[3], &labels, &inc.EscalationStep, &inc.Held,
 		&inc.Flapping, &flapTimes, &flapNotified, &inc.StormID,
-		&inc.SilenceID, &silencedUntil)
+		&inc.SilenceID, &silencedUntil, &inc.ResolvedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.st.incidentUpdate, `UPDATE incidents SET state = ?, severity = ?, title = ?, updated_at = ?, acknowledged_by = ?,
 			acknowledged_at = ?, resolved_at = ?, snoozed_until = ?, firing_alerts = ?, firing_info = ?, firing_warning = ?,
 			firing_critical = ?, escalation_step = ?, held = ?, flapping = ?, flap_times = ?, flap_notified_at = ?,
-			silence_id = ?, silenced_until = ? WHERE id = ?`},
+			silence_id = ?, silenced_until = ?, resolved_by = ? WHERE id = ?`},
 		{&s.st.noticeInsert, `INSERT INTO notices (event_id, source, dedup_key, severity, summary, labels, details, links,
 			occurred_at, at) VALUES ` + values(10, 1)},
 		{&s.st.outboxQueue, `INSERT INTO outbox (target, incident_id, created_at, next_at) VALUES (?, ?, ?, ?)
@@ -621,7 +621,7 @@ func (s *Store) flush(b *batch) error {
 		_, err := b.exec(b.src.incidentUpdate, inc.State, inc.Severity, inc.Title, nanos(inc.UpdatedAt), inc.AcknowledgedBy,
 			nullNanos(inc.AcknowledgedAt), nullNanos(inc.ResolvedAt), nullNanos(inc.SnoozedUntil), inc.FiringAlerts,
 			inc.Firing[1], inc.Firing[2], inc.Firing[3], inc.EscalationStep, inc.Held, inc.Flapping, flapJSON(inc),
-			nullNanos(inc.FlapNotifiedAt), inc.SilenceID, nullNanos(inc.SilencedUntil), inc.ID)
+			nullNanos(inc.FlapNotifiedAt), inc.SilenceID, nullNanos(inc.SilencedUntil), inc.ResolvedBy, inc.ID)
 		if err != nil {
 			return err
 		}

@@ -269,7 +269,10 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	if len(tokens) == 0 {
 		log.Warn("no http.tokens configured: hooks and API are open to anyone on this machine (loopback only)")
 	}
-	log.Info("chat: none configured; Discord commands are off")
+	stopBot, err := startBot(cfg, service, log)
+	if err != nil {
+		return err
+	}
 
 	select {
 	case <-ctx.Done():
@@ -285,5 +288,6 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
+	stopBot()
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -49,6 +50,21 @@ const (
 	green  = 0x0e8a16
 )
 
+// Actor is how a Discord user acts on incidents: name and id, as the
+// timeline and the audit log show them.
+func Actor(name, id string) string { return name + " (discord " + id + ")" }
+
+var actorRE = regexp.MustCompile(`^.* \(discord (\d+)\)$`)
+
+// Who shows an actor in a message: a Discord user as a mention (which in
+// an embed notifies nobody), anyone else by name.
+func Who(actor string) string {
+	if m := actorRE.FindStringSubmatch(actor); m != nil {
+		return "<@" + m[1] + ">"
+	}
+	return actor
+}
+
 // CustomID is a button's custom id: "opsbot:<verb>:<incident id>".
 func CustomID(verb incidents.Verb, id int64) string { return fmt.Sprintf("opsbot:%s:%d", verb, id) }
 
@@ -67,9 +83,12 @@ func Embed(inc *incidents.Incident) *discordgo.MessageEmbed {
 			e.Color = blue
 		}
 	case incidents.Acknowledged:
-		e.Color, state = yellow, "acknowledged by "+inc.AcknowledgedBy
+		e.Color, state = yellow, "acknowledged by "+Who(inc.AcknowledgedBy)
 	case incidents.Resolved:
 		e.Color = green
+		if inc.ResolvedBy != "" {
+			state = "resolved by " + Who(inc.ResolvedBy)
+		}
 	}
 	if inc.SnoozedUntil != nil && inc.State.Open() {
 		state += fmt.Sprintf(", snoozed until <t:%d:t>", inc.SnoozedUntil.Unix())

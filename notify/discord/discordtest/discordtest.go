@@ -1,7 +1,9 @@
-// Package discordtest is a local server for the part of Discord's REST API
-// opsbot's notifier uses (channel messages, webhook messages), checking
-// requests the way Discord does for them; discordgo's real Session talks
-// to it through discord.PointAt.
+// Package discordtest is a local server for the parts of Discord opsbot
+// uses: the REST API of its notifier (channel messages, webhook messages)
+// and of its bot (application commands, interaction callbacks, edits and
+// follow-ups), and the gateway websocket the bot's commands come over. It
+// checks requests the way Discord does for them; discordgo's real Session
+// talks to it through discord.PointAt.
 package discordtest
 
 import (
@@ -29,6 +31,9 @@ type Server struct {
 	*httptest.Server
 	BotToken                string
 	WebhookID, WebhookToken string
+
+	gwOnce  sync.Once
+	gateway *gateway
 
 	mu       sync.Mutex
 	next     int
@@ -73,6 +78,9 @@ func fail(w http.ResponseWriter, code int, msg string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveBot(w, r) {
+		return
+	}
 	p := r.URL.Path
 	var m *regexp.Regexp
 	switch {
