@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/ops"
 )
 
 // Client is an API client; Token may be empty for a server without tokens.
@@ -185,4 +186,14 @@ func (c *Client) Audit(ctx context.Context, limit int) ([]incidents.AuditEntry, 
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit?limit="+strconv.Itoa(max(limit, 1)), nil, &out)
 	return out.Audit, err
+}
+
+// Status is opsbot at a glance: a sentence, and the figures behind it.
+func (c *Client) Status(ctx context.Context) (string, *ops.Status, error) {
+	var out struct {
+		Message string      `json:"message"`
+		Status  *ops.Status `json:"status"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, &out)
+	return out.Message, out.Status, err
 }

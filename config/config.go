@@ -385,6 +385,19 @@ func Parse(body []byte, cfg *Config) error {
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
+	// Targets left without limits get the documented ones.
+	for i := range cfg.Notify.Ntfy {
+		t := &cfg.Notify.Ntfy[i]
+		if t.RatePerMinute == 0 && t.Burst == 0 {
+			t.RatePerMinute, t.Burst = 20, 5
+		}
+	}
+	for i := range cfg.Notify.Discord {
+		t := &cfg.Notify.Discord[i]
+		if t.RatePerMinute == 0 && t.Burst == 0 {
+			t.RatePerMinute, t.Burst = 30, 5
+		}
+	}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 func TestAudit(t *testing.T) {
 	config := writeConfig(t, t.TempDir(), "")
 	b, _ := os.ReadFile(config)
-	os.WriteFile(config, []byte(strings.Replace(string(b), "  tokens:\n", "  tokens:\n    - name: viewer\n      token: viewer-token-0123456789\n      permissions: [read]\n", 1)), 0o600)
+	os.WriteFile(config, []byte(strings.Replace(string(b), "  tokens:\n", "  tokens:\n    - name: viewer\n      token: viewer-token-0123456789\n      permissions: [read]\n    - name: responder\n      token: responder-token-0123456789\n      permissions: [respond]\n", 1)), 0o600)
 	p := start(t, config)
 	if out, code := p.cli("event", "send", "--source", "backup", "--dedup-key", "restic", "--summary", "backup failed"); code != 0 {
 		t.Fatal(out)
@@ -56,5 +56,15 @@ func TestAudit(t *testing.T) {
 	}
 	if out, code := viewer("audit"); code != 0 || !contains(out, "incident ack", "carol") {
 		t.Fatalf("viewer audit (%d): %s", code, out)
+	}
+	// The same status as /status in Discord, from the same command layer.
+	if out, code := viewer("status"); code != 0 || !contains(out, "1 open incidents (1 warning), 1 acknowledged; opsbot is healthy", "#1", "acknowledged") {
+		t.Fatalf("viewer status (%d): %s", code, out)
+	}
+	// Maintenance windows need operate; a respond token is refused.
+	cmd := exec.Command(binary, "maintenance", "start", "host=nas", "--for", "1h", "--server", p.url)
+	cmd.Env = append(os.Environ(), "OPSBOT_TOKEN=responder-token-0123456789")
+	if out, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 1 || !contains(string(out), "token responder may not operate") {
+		t.Fatalf("responder maintenance: %s", out)
 	}
 }

@@ -287,3 +287,30 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return tw.Flush()
 }
+
+func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := apiFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError("status takes only flags")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	msg, st, err := api().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, st)
+	}
+	fmt.Fprintln(stdout, msg)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, a := range st.Recent {
+		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\n", age(a.At), a.IncidentID, a.Kind, oneLine(a.Title, 60))
+	}
+	return tw.Flush()
+}

@@ -29,6 +29,7 @@ commands:
   notices     list what was recorded without an incident (image updates, ...)
   maintenance start, list and end maintenance windows
   audit       the audit log: every action people took or tried
+  status      open incidents by severity, health and the last events
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -59,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = eventCmd(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, args[1:], stdout, stderr)
+	case "status":
+		err = statusCmd(ctx, args[1:], stdout, stderr)
 	case "maintenance":
 		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":
