@@ -74,7 +74,6 @@ type Bot struct {
 	mu      sync.Mutex
 	closing bool
 	running sync.WaitGroup
-	ready   chan struct{}
 }
 
 // Run connects to the gateway, registers the slash commands and answers
@@ -169,8 +168,6 @@ func text(name, desc string, required bool) *discordgo.ApplicationCommandOption 
 	return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name, Description: desc, Required: required, MaxLength: 1000}
 }
 
-var noDMs = false
-
 // Commands are the slash commands the bot registers.
 var Commands = []*discordgo.ApplicationCommand{
 	{Name: "incidents", Description: "List incidents", Options: []*discordgo.ApplicationCommandOption{{
@@ -191,8 +188,9 @@ var Commands = []*discordgo.ApplicationCommand{
 }
 
 func init() {
+	// Guild commands: not offered in direct messages.
 	for _, c := range Commands {
-		c.DMPermission = &noDMs
+		c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
 	}
 }
 

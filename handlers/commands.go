@@ -12,8 +12,6 @@ import (
 	"github.com/opsbot/opsbot/ops"
 )
 
-type callerKey struct{}
-
 // identify authenticates a command's request and hands it on with its
 // ops.Caller; ops authorizes it. A request without a valid token is
 // refused here, and recorded in the audit log when the route acts.
