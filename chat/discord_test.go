@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
-	"github.com/opsbot/opsbot/bus"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/internal/spinetest"
 	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/notify/discord/discordtest"
 	"github.com/opsbot/opsbot/ops"
@@ -44,31 +41,12 @@ type env struct {
 
 func newEnv(t *testing.T, deferAfter time.Duration) *env {
 	t.Helper()
-	dir := t.TempDir()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rules := incidents.DefaultRules()
-	st, err := store.Open(filepath.Join(dir, "opsbot.db"), store.Options{Rules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Open(context.Background(), bus.Config{
-		StoreDir: filepath.Join(dir, "nats"), Stream: "OPSBOT", Replicas: 1, DuplicateWindow: time.Minute,
-		MaxAge: time.Hour, AckWait: 5 * time.Second, BatchSize: 64,
-	}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := &bus.Results{}
-	ctx, cancel := context.WithCancel(context.Background())
-	reduced := make(chan struct{})
-	go func() {
-		defer close(reduced)
-		b.Reduce(ctx, st, incidents.Warning, bus.Hooks{Applied: func(_ []incidents.Envelope, out []incidents.Outcome) { results.Deliver(out) }})
-	}()
+	sp := spinetest.Start(t, nil)
+	st, quiet := sp.Store, sp.Log
 	n := 0
-	svc := &ops.Service{Log: quiet, Publisher: b, Reader: st, Waiter: results, WaitTimeout: 5 * time.Second, Rules: rules,
+	svc := &ops.Service{Log: quiet, Publisher: sp.Bus, Reader: st, Waiter: sp.Results, WaitTimeout: 5 * time.Second, Rules: sp.Rules,
 		NewID: func() string { n++; return fmt.Sprintf("cmd-%d-%d", time.Now().UnixNano(), n) }, Windows: st, Audit: st,
-		Ready: func(ctx context.Context) error { return b.Ready(ctx) }}
+		Ready: func(ctx context.Context) error { return sp.Bus.Ready(ctx) }}
 
 	fake := discordtest.New("bot-token", "1", "x")
 	discord.PointAt(fake.URL)
@@ -102,10 +80,7 @@ func newEnv(t *testing.T, deferAfter time.Duration) *env {
 	t.Cleanup(func() {
 		stopBot()
 		<-botDone
-		cancel()
-		<-reduced
-		b.Close()
-		st.Close()
+		sp.Stop()
 		fake.Close()
 	})
 	e := &env{t: t, discord: fake, store: st, bot: bot}

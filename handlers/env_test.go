@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/handlers/alertmanager"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/internal/spinetest"
 	"github.com/opsbot/opsbot/ops"
 	"github.com/opsbot/opsbot/store"
 )
@@ -36,42 +36,20 @@ const testToken = "0123456789abcdef-test-token"
 
 func newEnv(t *testing.T, tokens ...handlers.Token) *env {
 	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rules := incidents.DefaultRules()
-	st, err := store.Open(filepath.Join(dir, "opsbot.db"), store.Options{Rules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Open(context.Background(), bus.Config{
-		StoreDir: filepath.Join(dir, "nats"), Stream: "OPSBOT", Replicas: 1, DuplicateWindow: time.Minute,
-		MaxAge: time.Hour, AckWait: 5 * time.Second, BatchSize: 64,
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := &bus.Results{}
-	metrics := handlers.NewMetrics(handlers.StateSource{OpenCounts: st.OpenCounts, Lag: b.Lag})
 	am := alertmanager.Source{SeverityLabel: "severity", DefaultSeverity: incidents.Warning,
 		Severities: map[string]string{"critical": "critical", "page": "critical", "warning": "warning"}}
+	sp := spinetest.Start(t, map[string]bus.RawDecoder{"alertmanager": am.DecodeEvents})
+	st, b, results, log, rules := sp.Store, sp.Bus, sp.Results, sp.Log, sp.Rules
+	metrics := handlers.NewMetrics(handlers.StateSource{OpenCounts: st.OpenCounts, Lag: b.Lag})
 	srv := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics,
 		Ready:  func(ctx context.Context) error { return b.Ready(ctx) },
-		Tokens: tokens, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second, WaitTimeout: 5 * time.Second,
+		Tokens: tokens, MaxBodyBytes: 64 << 10, PublishTimeout: 2 * time.Second,
 		DefaultSeverity: incidents.Warning, NewID: func() string { return time.Now().Format(time.RFC3339Nano) },
 		Hooks: []handlers.Hook{{Name: "alertmanager", Decode: am.DecodeEvents}},
 	}
 	srv.Ops = &ops.Service{Log: log, Publisher: b, Reader: st, Waiter: results, WaitTimeout: 5 * time.Second, Rules: rules,
 		NewID: srv.NewID, Windows: st, Audit: st}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.Reduce(ctx, st, incidents.Warning, bus.Hooks{
-			Applied: func(_ []incidents.Envelope, out []incidents.Outcome) { results.Deliver(out) },
-			Raw:     map[string]bus.RawDecoder{"alertmanager": am.DecodeEvents},
-		})
-	}()
 	hs := httptest.NewServer(srv.Handler())
 	e := &env{t: t, bus: b, store: st, url: hs.URL}
 	var stopped bool
@@ -81,10 +59,7 @@ func newEnv(t *testing.T, tokens ...handlers.Token) *env {
 		}
 		stopped = true
 		hs.Close()
-		cancel()
-		<-done
-		b.Close()
-		st.Close()
+		sp.Stop()
 	}
 	t.Cleanup(e.stop)
 	return e

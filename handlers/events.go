@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
@@ -44,23 +43,9 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := map[string]any{"status": "stored", "id": ev.ID}
 	if wait {
-		if o, ok := s.await(r.Context(), env.ID(), result); ok {
+		if o, ok := s.Ops.Await(r.Context(), env.ID(), result); ok {
 			resp["status"], resp["outcome"], resp["incident_id"] = "applied", o.Outcome, o.IncidentID
 		}
 	}
 	writeJSON(w, http.StatusAccepted, resp)
-}
-
-// await waits up to WaitTimeout for the reducer's outcome of message id.
-func (s *Server) await(ctx context.Context, id string, result <-chan incidents.Outcome) (incidents.Outcome, bool) {
-	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
-	defer cancel()
-	select {
-	case o := <-result:
-		return o, true
-	case <-ctx.Done():
-		// Another opsbot on the same stream may have applied it.
-		o, ok, err := s.Reader.Outcome(context.WithoutCancel(ctx), id)
-		return o, ok && err == nil
-	}
 }

@@ -95,7 +95,6 @@ type Server struct {
 	Tokens          []Token
 	MaxBodyBytes    int64
 	PublishTimeout  time.Duration
-	WaitTimeout     time.Duration
 	Hooks           []Hook
 	DefaultSeverity incidents.Severity
 	// NewID makes ids for events and commands that come without one.

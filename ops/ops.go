@@ -425,7 +425,7 @@ func (s *Service) apply(ctx context.Context, c *incidents.Command, once bool) Re
 		s.Log.Error("publish command failed", "incident", c.IncidentID, "verb", c.Verb, "err", err)
 		return fail(Unavailable, "the event bus could not store the command; retry later")
 	}
-	o, ok := s.await(ctx, id, result)
+	o, ok := s.Await(ctx, id, result)
 	switch {
 	case !ok:
 		return Reply{Kind: Stored, EventID: id, Message: fmt.Sprintf("stored; incident #%d will be updated shortly", c.IncidentID)}
@@ -441,7 +441,9 @@ func (s *Service) apply(ctx context.Context, c *incidents.Command, once bool) Re
 	return Reply{EventID: id, Outcome: o.Outcome, Incident: inc, Message: fmt.Sprintf("incident #%d %s", c.IncidentID, o.Outcome)}
 }
 
-func (s *Service) await(ctx context.Context, id string, result <-chan incidents.Outcome) (incidents.Outcome, bool) {
+// Await waits up to WaitTimeout for the reducer's outcome of message id,
+// expected on result; false if there is none yet.
+func (s *Service) Await(ctx context.Context, id string, result <-chan incidents.Outcome) (incidents.Outcome, bool) {
 	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
 	defer cancel()
 	select {

@@ -165,7 +165,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	api := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics, Ready: ready, Ops: service,
 		Tokens: tokens, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: n.PublishTimeout,
-		WaitTimeout: cfg.HTTP.WaitTimeout, DefaultSeverity: rules.DefaultSeverity, NewID: newID,
+		DefaultSeverity: rules.DefaultSeverity, NewID: newID,
 		Hooks: hooks, Actions: signer,
 		Notifications: func(ctx context.Context, state string, limit int) (any, error) {
 			return st.ListNotifications(ctx, state, limit)
