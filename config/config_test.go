@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -111,5 +112,31 @@ func TestSecretsNeverPrint(t *testing.T) {
 	os.WriteFile(path, []byte(fmt.Sprintf("http:\n  tokens:\n    - name: a\n      token: %s\n      token_file: %s\n", inline, filepath.Join(dir, "tok"))), 0o600)
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Fatalf("token and token_file: %v", err)
+	}
+}
+
+// TestREADMEConfig: every YAML block in the README, but Alertmanager's,
+// is configuration opsbot takes, key for key.
+func TestREADMEConfig(t *testing.T) {
+	body, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(body, -1)
+	if len(blocks) < 3 {
+		t.Fatalf("%d YAML blocks in the README", len(blocks))
+	}
+	for _, b := range blocks {
+		if bytes.Contains(b[1], []byte("webhook_configs:")) {
+			continue // Alertmanager's configuration
+		}
+		cfg := Default()
+		if err := Parse(b[1], &cfg); err != nil {
+			t.Errorf("%v in:\n%s", err, b[1])
+			continue
+		}
+		if err := cfg.Chat.Discord.validate(); err != nil {
+			t.Errorf("%v in:\n%s", err, b[1])
+		}
 	}
 }
