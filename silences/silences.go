@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/prometheus/alertmanager/api/v2/client"
+	"github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
 	"github.com/prometheus/alertmanager/api/v2/models"
 
@@ -98,4 +100,33 @@ func (c *Client) Expire(ctx context.Context, id string) error {
 		return fmt.Errorf("alertmanager: expire silence %s: %w", id, err)
 	}
 	return nil
+}
+
+// Firing lists the active alerts (not silenced, not inhibited) that match
+// matchers (host="web", host=~"web.*") and started after since, one line
+// each: the alert's name and labels.
+func (c *Client) Firing(ctx context.Context, matchers []string, since time.Time) ([]string, error) {
+	active, silenced, inhibited := true, false, false
+	params := alert.NewGetAlertsParamsWithContext(ctx).WithFilter(matchers).WithActive(&active).
+		WithSilenced(&silenced).WithInhibited(&inhibited)
+	ok, err := c.api.Alert.GetAlerts(params)
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager: alerts: %w", err)
+	}
+	var out []string
+	for _, a := range ok.Payload {
+		if a.StartsAt == nil || time.Time(*a.StartsAt).Before(since) {
+			continue
+		}
+		names := make([]string, 0, len(a.Labels))
+		for k, v := range a.Labels {
+			if k != "alertname" {
+				names = append(names, k+"="+v)
+			}
+		}
+		sort.Strings(names)
+		out = append(out, fmt.Sprintf("%s{%s}", a.Labels["alertname"], strings.Join(names, ",")))
+	}
+	sort.Strings(out)
+	return out, nil
 }

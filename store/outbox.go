@@ -5,8 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/opsbot/opsbot/incidents"
 	"time"
+
+	"github.com/opsbot/opsbot/incidents"
 )
 
 // Notification is one outbox row: tell Target about Incident.
