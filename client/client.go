@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/ops"
@@ -196,4 +197,47 @@ func (c *Client) Status(ctx context.Context) (string, *ops.Status, error) {
 	}
 	err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, &out)
 	return out.Message, out.Status, err
+}
+
+// Plan asks for a deploy or rollback plan.
+func (c *Client) Plan(ctx context.Context, req handlers.PlanRequest) (*deploy.Plan, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var p deploy.Plan
+	err = c.do(ctx, http.MethodPost, "/api/v1/deploys", body, &p)
+	return &p, err
+}
+
+// Approve approves a plan and returns the run it started.
+func (c *Client) Approve(ctx context.Context, plan int64, req handlers.ApproveRequest) (*deploy.Run, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var r deploy.Run
+	err = c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/deploys/plans/%d/approve", plan), body, &r)
+	return &r, err
+}
+
+// Runs lists deploy runs, of one target or all, newest first.
+func (c *Client) Runs(ctx context.Context, target string, limit int) ([]deploy.Run, error) {
+	q := url.Values{}
+	if target != "" {
+		q.Set("target", target)
+	}
+	q.Set("limit", strconv.Itoa(max(limit, 1)))
+	var out struct {
+		Runs []deploy.Run `json:"runs"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/deploys?"+q.Encode(), nil, &out)
+	return out.Runs, err
+}
+
+// Run returns a run with its output so far.
+func (c *Client) Run(ctx context.Context, id int64) (*deploy.Run, error) {
+	var r deploy.Run
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/deploys/%d", id), nil, &r)
+	return &r, err
 }

@@ -36,6 +36,8 @@ type Config struct {
 	// Alertmanager is where people's silences are made.
 	Alertmanager AlertmanagerAPIConfig `yaml:"alertmanager"`
 	Chat         ChatConfig            `yaml:"chat"`
+	Repo         RepoConfig            `yaml:"repo"`
+	Deploy       DeployConfig          `yaml:"deploy"`
 }
 
 // ChatConfig is where people give commands.
@@ -321,6 +323,9 @@ func Default() Config {
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
 		Store: StoreConfig{Synchronous: "full"},
+		Repo: RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
+		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
+			Targets: []DeployTarget{}},
 		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",
 			Users: map[string]string{}, Roles: map[string]string{}}},
 		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, StormOpens: 20, StormWindow: time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},
@@ -480,6 +485,9 @@ var streamRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // Validate checks the configuration and names the key at fault.
 func (c *Config) Validate() error {
 	if err := c.Chat.Discord.validate(); err != nil {
+		return err
+	}
+	if err := c.validateDeploy(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

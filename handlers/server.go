@@ -143,6 +143,10 @@ func (s *Server) Handler() http.Handler {
 		handle("GET /api/v1/notifications", s.listNotifications, true)
 	}
 	handle("POST /api/v1/events", s.postEvent, true)
+	command("POST /api/v1/deploys", "deploy plan", s.createPlan)
+	command("POST /api/v1/deploys/plans/{id}/approve", "deploy approve", s.approvePlan)
+	command("GET /api/v1/deploys", "deploys", s.listRuns)
+	command("GET /api/v1/deploys/{id}", "deploy log", s.getRun)
 	command("GET /api/v1/incidents", "incidents", s.listIncidents)
 	command("GET /api/v1/incidents/{id}", "incident show", s.getIncident)
 	command("POST /api/v1/incidents/{id}/{verb}", "incident {verb}", s.incidentCommand)

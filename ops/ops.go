@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/incidents"
 )
 
@@ -88,6 +89,11 @@ type Request struct {
 	// Once refuses a command whose ID was already applied, as a used
 	// button.
 	Once bool
+	// Target and Rev name a deploy; Plan a plan to approve (with Force
+	// for a rewritten history); Run a run.
+	Target, Rev string
+	Plan, Run   int64
+	Force       bool
 }
 
 // Kind classifies a reply.
@@ -136,6 +142,9 @@ type Reply struct {
 	Windows  []incidents.Window     `json:"windows,omitempty"`
 	Audit    []incidents.AuditEntry `json:"audit,omitempty"`
 	Status   *Status                `json:"status,omitempty"`
+	Plan     *deploy.Plan           `json:"plan,omitempty"`
+	Run      *deploy.Run            `json:"run,omitempty"`
+	Runs     []deploy.Run           `json:"runs,omitempty"`
 }
 
 func fail(k Kind, format string, args ...any) Reply {
@@ -199,6 +208,8 @@ type Service struct {
 	// Ready reports why opsbot is not ready, nil when it is.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Deploys runs deploys; nil: none configured.
+	Deploys Deployer
 }
 
 // command is one command's definition.
@@ -217,15 +228,15 @@ const (
 	SnoozeFromButton = time.Hour
 )
 
-var commands map[string]command
+var commands = table()
 
-func init() {
+func table() map[string]command {
 	act := func(v incidents.Verb) command {
 		return command{audit: "incident " + string(v), perm: Respond, run: func(s *Service, ctx context.Context, c *Caller, r *Request) Reply {
 			return s.act(ctx, c, r, v)
 		}}
 	}
-	commands = map[string]command{
+	commands := map[string]command{
 		"incidents":         {audit: "incidents", perm: Read, run: (*Service).list},
 		"incident":          {audit: "incident show", perm: Read, run: (*Service).show},
 		"status":            {audit: "status", perm: Read, run: (*Service).status},
@@ -239,6 +250,10 @@ func init() {
 	for _, v := range []incidents.Verb{incidents.Ack, incidents.Unack, incidents.Close, incidents.Comment, incidents.Snooze} {
 		commands[string(v)] = act(v)
 	}
+	for name, c := range deployCommands() {
+		commands[name] = c
+	}
+	return commands
 }
 
 // Known reports whether name is a command.
@@ -289,6 +304,12 @@ func target(r *Request) string {
 		return strings.Join(r.Matchers, " ")
 	case r.Window > 0:
 		return fmt.Sprintf("window #%d", r.Window)
+	case r.Plan > 0:
+		return fmt.Sprintf("plan %d", r.Plan)
+	case r.Run > 0:
+		return fmt.Sprintf("run #%d", r.Run)
+	case r.Target != "":
+		return strings.TrimSpace(r.Target + " " + r.Rev)
 	}
 	return ""
 }

@@ -30,6 +30,10 @@ commands:
   maintenance start, list and end maintenance windows
   audit       the audit log: every action people took or tried
   status      open incidents by severity, health and the last events
+  deploy      deploy a target: deploy TARGET [REV] (a plan, a confirmation, the run)
+  rollback    roll a target back: rollback TARGET [REV]
+  deploys     the runs of deploys and rollbacks: deploys [TARGET]
+  deploy-log  a run's output: deploy-log RUN [--follow]
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -62,6 +66,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = statusCmd(ctx, args[1:], stdout, stderr)
+	case "deploy", "rollback":
+		err = deployCmd(ctx, args[0], args[1:], os.Stdin, stdout, stderr)
+	case "deploy-approve":
+		err = deployApproveCmd(ctx, args[1:], stdout, stderr)
+	case "deploys":
+		err = deploysCmd(ctx, args[1:], stdout, stderr)
+	case "deploy-log":
+		err = deployLogCmd(ctx, args[1:], stdout, stderr)
 	case "maintenance":
 		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":

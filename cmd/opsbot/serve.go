@@ -19,6 +19,7 @@ import (
 	"github.com/opsbot/opsbot/actiontoken"
 	"github.com/opsbot/opsbot/bus"
 	"github.com/opsbot/opsbot/config"
+	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/notify"
@@ -144,13 +145,16 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	for _, h := range hooks {
 		raw[h.Name] = h.Decode
 	}
-	var silencer ops.Silencer
+	var (
+		silencer ops.Silencer
+		alerts   deploy.Alerts
+	)
 	if u := cfg.Alertmanager.URL; u != "" {
 		sc, err := silences.New(u, cfg.Alertmanager.Token.Reveal(), &http.Client{Timeout: 15 * time.Second})
 		if err != nil {
 			return err
 		}
-		silencer = sc
+		silencer, alerts = sc, sc
 	}
 	ready := func(ctx context.Context) error {
 		if err := b.Ready(ctx); err != nil {
@@ -247,6 +251,27 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		stopChecks()
 		log.Info("checks stopped")
 	}()
+
+	deploys, err := deployService(cfg, st, alerts, b, log)
+	if err != nil {
+		return err
+	}
+	var interrupted []deploy.Run
+	if deploys != nil {
+		if interrupted, err = deploys.Start(context.Background()); err != nil {
+			return err
+		}
+		for _, r := range interrupted {
+			log.Warn("deploy: a run was interrupted by opsbot stopping; its lock is released", "run", r.ID, "target", r.Target, "to", r.To)
+		}
+		service.Deploys = deploys
+		log.Info("deploys", "repo", cfg.Repo.URL, "branch", cfg.Repo.Branch, "targets", len(deploys.Targets))
+		// Runs in progress are interrupted before the reducer drains.
+		defer func() {
+			deploys.Stop()
+			log.Info("deploys stopped")
+		}()
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {

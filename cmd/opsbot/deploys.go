@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/opsbot/opsbot/config"
+	"github.com/opsbot/opsbot/deploy"
+	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/store"
+)
+
+// deployService builds the deploy service from the configuration; nil if
+// deploys are off.
+func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pub commandPublisher, log *slog.Logger) (*deploy.Service, error) {
+	if cfg.Repo.URL == "" {
+		return nil, nil
+	}
+	repo := &deploy.Repo{URL: cfg.Repo.URL, Branch: cfg.Repo.Branch, Dir: filepath.Join(cfg.DataDir, "repo"), Timeout: cfg.Repo.Timeout}
+	secrets := cfg.Secrets()
+	if f := cfg.Repo.CredentialsFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("repo.credentials_file: %w", err)
+		}
+		cred := strings.TrimSpace(string(b))
+		header := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
+		// Through the environment, so it shows in no process list.
+		repo.Env = append(repo.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+header)
+		secrets = append(secrets, cred, base64.StdEncoding.EncodeToString([]byte(cred)))
+	}
+	if f := cfg.Repo.SSHKeyFile; f != "" {
+		repo.Env = append(repo.Env, "GIT_SSH_COMMAND=ssh -i '"+f+"' -o IdentitiesOnly=yes -o BatchMode=yes")
+	}
+	svc := &deploy.Service{
+		Repo: repo, Targets: map[string]*deploy.Target{}, Store: st, Windows: st, HTTP: &http.Client{Timeout: 15 * time.Second},
+		WorkDir: filepath.Join(cfg.DataDir, "runs"), Scrub: deploy.NewScrubber(secrets...), GlobalLock: cfg.Deploy.GlobalLock,
+		PlanTTL: cfg.Deploy.PlanTTL, OutputLimit: cfg.Deploy.OutputLimitBytes, Log: log, Now: time.Now,
+		Note: func(ctx context.Context, labels map[string]string, text string) { noteIncidents(ctx, st, pub, labels, text, log) },
+	}
+	if alerts != nil {
+		svc.Alerts = alerts
+	}
+	for _, t := range cfg.Deploy.Targets {
+		d, ok := deploy.Presets[t.Driver]
+		if t.Driver == "command" {
+			d, ok = deploy.Driver{Name: "command", Deploy: t.Command, Rollback: t.RollbackCommand}, true
+		}
+		if !ok {
+			return nil, fmt.Errorf("deploy.targets %s: unknown driver %q", t.Name, t.Driver)
+		}
+		if err := d.Check(); err != nil {
+			return nil, fmt.Errorf("deploy.targets %s: %w", t.Name, err)
+		}
+		tg := &deploy.Target{Name: t.Name, Host: t.Host, SSH: t.SSH, Driver: d, Labels: t.Labels, Timeout: t.Timeout,
+			AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval,
+			Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP}}
+		if tg.Host == "" {
+			tg.Host = t.Name
+		}
+		if tg.Timeout == 0 {
+			tg.Timeout = cfg.Deploy.Timeout
+		}
+		svc.Targets[t.Name] = tg
+	}
+	return svc, nil
+}
+
+// noteIncidents puts a line on the timeline of each open incident whose
+// labels include labels.
+func noteIncidents(ctx context.Context, st *store.Store, pub commandPublisher, labels map[string]string, text string, log *slog.Logger) {
+	page, err := st.ListIncidents(ctx, incidents.Filter{States: []incidents.State{incidents.Triggered, incidents.Acknowledged}, Limit: 500})
+	if err != nil {
+		log.Error("deploy: note on incidents", "err", err)
+		return
+	}
+	for _, inc := range page.Incidents {
+		match := true
+		for k, v := range labels {
+			match = match && inc.Labels[k] == v
+		}
+		if !match {
+			continue
+		}
+		c := &incidents.Command{ID: newID(), IncidentID: inc.ID, Verb: incidents.Comment, Actor: "opsbot deploy", Origin: "deploy", Text: text}
+		if err := pub.PublishCommand(ctx, c); err != nil {
+			log.Error("deploy: note on incident", "incident", inc.ID, "err", err)
+		}
+	}
+}

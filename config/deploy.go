@@ -1,0 +1,160 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// RepoConfig is the declarative repo deploys come from.
+type RepoConfig struct {
+	// URL is a local path or a git URL; empty: deploys are off.
+	URL    string `yaml:"url"`
+	Branch string `yaml:"branch"`
+	// CredentialsFile holds "user:token" for an https URL.
+	CredentialsFile string `yaml:"credentials_file"`
+	// SSHKeyFile is the key for an ssh URL.
+	SSHKeyFile string        `yaml:"ssh_key_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+}
+
+// DeployConfig is how targets are deployed.
+type DeployConfig struct {
+	// GlobalLock allows one run at a time across all targets.
+	GlobalLock bool `yaml:"global_lock"`
+	// PlanTTL is how long a plan waits for its approval.
+	PlanTTL time.Duration `yaml:"plan_ttl"`
+	// OutputLimitBytes caps the output kept of a run (its tail).
+	OutputLimitBytes int `yaml:"output_limit_bytes"`
+	// Timeout is a run's default limit.
+	Timeout time.Duration  `yaml:"timeout"`
+	Targets []DeployTarget `yaml:"targets"`
+}
+
+// DeployTarget is one target.
+type DeployTarget struct {
+	Name string `yaml:"name"`
+	// Host fills {host}; the name if empty.
+	Host string `yaml:"host"`
+	// Driver: nixos-rebuild, nixos-rebuild-generations, nix-run or command.
+	Driver string `yaml:"driver"`
+	// Command and RollbackCommand are the argument vectors of the command
+	// driver.
+	Command         []string          `yaml:"command"`
+	RollbackCommand []string          `yaml:"rollback_command"`
+	SSH             string            `yaml:"ssh"`
+	Labels          map[string]string `yaml:"labels"`
+	Timeout         time.Duration     `yaml:"timeout"`
+	AutoRollback    bool              `yaml:"auto_rollback"`
+	SecondApproval  bool              `yaml:"second_approval"`
+	Gate            GateConfig        `yaml:"gate"`
+}
+
+// GateConfig is the health gate after a deploy.
+type GateConfig struct {
+	Duration      time.Duration `yaml:"duration"`
+	Interval      time.Duration `yaml:"interval"`
+	AlertMatchers []string      `yaml:"alert_matchers"`
+	HTTP          []string      `yaml:"http"`
+}
+
+var (
+	branchRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$`)
+	targetNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	hostNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	sshAddrRE    = regexp.MustCompile(`^([A-Za-z0-9._-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$`)
+)
+
+// Drivers are the driver names a target may have.
+var Drivers = []string{"nixos-rebuild", "nixos-rebuild-generations", "nix-run", "command"}
+
+func (c *Config) validateDeploy() error {
+	r, d := &c.Repo, &c.Deploy
+	if r.URL == "" {
+		if len(d.Targets) > 0 {
+			return errors.New("deploy.targets: need repo.url, the repo they are deployed from")
+		}
+		return nil
+	}
+	if strings.HasPrefix(r.URL, "-") {
+		return fmt.Errorf("repo.url: %q is not a path or URL", r.URL)
+	}
+	if !branchRE.MatchString(r.Branch) {
+		return fmt.Errorf("repo.branch: %q is not a branch name", r.Branch)
+	}
+	if r.Timeout <= 0 || d.PlanTTL <= 0 || d.Timeout <= 0 {
+		return errors.New("repo.timeout, deploy.plan_ttl, deploy.timeout: must be positive")
+	}
+	if d.OutputLimitBytes < 4096 {
+		return errors.New("deploy.output_limit_bytes: at least 4096")
+	}
+	seen := map[string]bool{}
+	for i := range d.Targets {
+		t := &d.Targets[i]
+		key := fmt.Sprintf("deploy.targets[%d]", i)
+		switch {
+		case !targetNameRE.MatchString(t.Name):
+			return fmt.Errorf("%s.name: %q is not a target name (a-z, 0-9, - and _, up to 32)", key, t.Name)
+		case seen[t.Name]:
+			return fmt.Errorf("%s.name: %q is used twice", key, t.Name)
+		case t.Host != "" && !hostNameRE.MatchString(t.Host):
+			return fmt.Errorf("%s.host: %q is not a host name", key, t.Host)
+		case t.SSH != "" && !sshAddrRE.MatchString(t.SSH):
+			return fmt.Errorf("%s.ssh: %q is not an ssh address (user@host:port)", key, t.SSH)
+		case t.Timeout < 0 || t.Gate.Duration < 0 || t.Gate.Interval < 0:
+			return fmt.Errorf("%s: durations cannot be negative", key)
+		case t.Gate.Duration > 0 && t.Gate.Interval <= 0:
+			return fmt.Errorf("%s.gate.interval: must be positive with a gate", key)
+		}
+		seen[t.Name] = true
+		known := false
+		for _, n := range Drivers {
+			known = known || n == t.Driver
+		}
+		if !known {
+			return fmt.Errorf("%s.driver: %q is not one of %s", key, t.Driver, strings.Join(Drivers, ", "))
+		}
+		if (t.Driver == "command") != (len(t.Command) > 0) || (len(t.RollbackCommand) > 0 && t.Driver != "command") {
+			return fmt.Errorf("%s.command: the command driver, and only it, takes command (and rollback_command)", key)
+		}
+		if strings.HasPrefix(t.Driver, "nixos-rebuild") && t.SSH == "" {
+			return fmt.Errorf("%s.ssh: %s deploys over ssh: name the host's address", key, t.Driver)
+		}
+		for _, u := range t.Gate.HTTP {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				return fmt.Errorf("%s.gate.http: %q is not an http(s) URL", key, u)
+			}
+		}
+		if len(t.Gate.AlertMatchers) > 0 && c.Alertmanager.URL == "" {
+			return fmt.Errorf("%s.gate.alert_matchers: need alertmanager.url to ask", key)
+		}
+	}
+	return nil
+}
+
+// Secrets are the configuration's secrets, for scrubbing them from what
+// opsbot shows.
+func (c *Config) Secrets() []string {
+	out := []string{c.HTTP.ActionKey.Reveal(), c.Alertmanager.Token.Reveal(), c.Chat.Discord.Token.Reveal()}
+	for _, t := range c.HTTP.Tokens {
+		out = append(out, t.Token.Reveal())
+	}
+	for _, t := range c.Notify.Discord {
+		out = append(out, t.Token.Reveal(), t.WebhookURL.Reveal())
+	}
+	for _, t := range c.Notify.Ntfy {
+		out = append(out, t.Token.Reveal(), t.Password.Reveal())
+	}
+	for _, s := range c.Sources.Common() {
+		out = append(out, s.Token.Reveal())
+	}
+	kept := out[:0]
+	for _, s := range out {
+		if s != "" {
+			kept = append(kept, s)
+		}
+	}
+	return kept
+}
