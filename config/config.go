@@ -323,7 +323,7 @@ func Default() Config {
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
 		Store: StoreConfig{Synchronous: "full"},
-		Repo: RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
+		Repo:  RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
 			Targets: []DeployTarget{}},
 		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",

@@ -17,7 +17,6 @@ import (
 	"github.com/opsbot/opsbot/store"
 )
 
-
 type repo struct {
 	t   *testing.T
 	dir string

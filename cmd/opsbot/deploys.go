@@ -43,7 +43,9 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 		Repo: repo, Targets: map[string]*deploy.Target{}, Store: st, Windows: st, HTTP: &http.Client{Timeout: 15 * time.Second},
 		WorkDir: filepath.Join(cfg.DataDir, "runs"), Scrub: deploy.NewScrubber(secrets...), GlobalLock: cfg.Deploy.GlobalLock,
 		PlanTTL: cfg.Deploy.PlanTTL, OutputLimit: cfg.Deploy.OutputLimitBytes, Log: log, Now: time.Now,
-		Note: func(ctx context.Context, labels map[string]string, text string) { noteIncidents(ctx, st, pub, labels, text, log) },
+		Note: func(ctx context.Context, labels map[string]string, text string) {
+			noteIncidents(ctx, st, pub, labels, text, log)
+		},
 	}
 	if alerts != nil {
 		svc.Alerts = alerts
