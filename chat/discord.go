@@ -17,6 +17,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/ops"
@@ -70,10 +71,19 @@ type Bot struct {
 	// Timeout bounds a command's work; an interaction's token lasts 15
 	// minutes.
 	Timeout time.Duration
+	// Targets are the deploy targets, offered as choices.
+	Targets []string
+	// EditEvery is how often a run's message is edited at most.
+	EditEvery time.Duration
+	// ChatRefs records the message that follows a run; Interrupted are
+	// runs a restart interrupted, whose messages are told so.
+	ChatRefs    func(ctx context.Context, run int64, ref string)
+	Interrupted []deploy.Run
 
 	mu      sync.Mutex
 	closing bool
 	running sync.WaitGroup
+	stop    chan struct{}
 }
 
 // Run connects to the gateway, registers the slash commands and answers
@@ -104,6 +114,7 @@ func (b *Bot) Run(ctx context.Context) {
 	})
 	b.Session.AddHandler(func(_ *discordgo.Session, _ *discordgo.Resumed) { b.Log.Info("discord: gateway session resumed") })
 	b.Session.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) { b.Log.Warn("discord: gateway disconnected") })
+	b.stop = make(chan struct{})
 	wait := time.Second
 	for {
 		err := b.open()
@@ -132,20 +143,36 @@ func (b *Bot) open() error {
 	if app == "" {
 		return fmt.Errorf("no application id: set chat.discord.application_id")
 	}
-	names := make([]string, len(Commands))
-	for i, c := range Commands {
+	cmds := b.commands()
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
 		names[i] = "/" + c.Name
 	}
 	for _, g := range b.GuildIDs {
 		// A bulk overwrite is idempotent: the guild ends up with exactly
 		// these commands, whatever it had.
-		got, err := b.Session.ApplicationCommandBulkOverwrite(app, g, Commands)
+		got, err := b.Session.ApplicationCommandBulkOverwrite(app, g, cmds)
 		if err != nil {
 			return fmt.Errorf("registering slash commands in guild %s: %w", g, err)
 		}
 		b.Log.Info("discord: registered slash commands", "guild", g, "count", len(got), "commands", strings.Join(names, " "))
 	}
+	b.tellInterrupted()
+	b.Interrupted = nil
 	return nil
+}
+
+// commands are the slash commands to register: the deploy ones too when
+// deploys are configured.
+func (b *Bot) commands() []*discordgo.ApplicationCommand {
+	cmds := append([]*discordgo.ApplicationCommand{}, Commands...)
+	if b.Ops.Deploys != nil {
+		for _, c := range deployCommands(b.Targets) {
+			c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
+			cmds = append(cmds, c)
+		}
+	}
+	return cmds
 }
 
 // close stops taking interactions, closes the gateway and waits for the
@@ -154,6 +181,7 @@ func (b *Bot) close() {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
+	close(b.stop)
 	b.Session.Close()
 	b.running.Wait()
 	b.Log.Info("discord: bot stopped")
@@ -223,16 +251,24 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 				r.Duration = o.StringValue()
 			case "matchers":
 				r.Matchers = strings.Fields(o.StringValue())
+			case "target":
+				r.Target = o.StringValue()
+			case "rev":
+				r.Rev = o.StringValue()
+			case "run":
+				if v, isNum := o.Value.(float64); isNum {
+					r.Run = int64(v)
+				}
 			}
 		}
 		switch r.Command {
 		case "maintenance":
 			r.Command = "maintenance start"
-		case "incidents", "incident", "status", "silence", "unsilence":
-		default:
-			if !ops.Known(r.Command) {
-				return r, "", false
-			}
+		case "deploy-log":
+			r.Command = "deploy log"
+		}
+		if !ops.Known(r.Command) || r.Command == "approve" {
+			return r, "", false
 		}
 		return r, "/" + d.Name, true
 	case discordgo.InteractionMessageComponent:
@@ -244,6 +280,11 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 		id, err := strconv.ParseInt(parts[2], 10, 64)
 		if err != nil {
 			return r, "", false
+		}
+		switch parts[1] {
+		case "approve", "approve-force":
+			r.Command, r.Plan, r.Force = "approve", id, parts[1] == "approve-force"
+			return r, "button " + parts[1], true
 		}
 		r.Command, r.Incident = parts[1], id
 		switch incidents.Verb(r.Command) {
@@ -319,9 +360,20 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 	defer cancel()
 	replies := make(chan ops.Reply, 1)
 	go func() { replies <- b.Ops.Do(ctx, c, req) }()
-	quiet := i.Type == discordgo.InteractionMessageComponent || ops.Needs(req.Command) == ops.Read
+	quiet := (i.Type == discordgo.InteractionMessageComponent && req.Command != "approve") || ops.Needs(req.Command) == ops.Read
+	var rep ops.Reply
+	defer func() {
+		// An approved run is followed in a message of its own.
+		if !rep.Kind.Failed() && rep.Run != nil && req.Command == "approve" {
+			b.running.Add(1)
+			go func() {
+				defer b.running.Done()
+				b.follow(rep.Run.ID, i.ChannelID)
+			}()
+		}
+	}()
 	select {
-	case rep := <-replies:
+	case rep = <-replies:
 		b.respond(i, render(req, rep, i, quiet))
 		return
 	case <-time.After(b.DeferAfter):
@@ -334,7 +386,7 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 	if err != nil {
 		b.Log.Error("discord: deferring the answer", "command", label, "err", err)
 	}
-	rep := <-replies
+	rep = <-replies
 	a := render(req, rep, i, quiet)
 	none := &discordgo.MessageAllowedMentions{}
 	if a.ephemeral && !quiet {
@@ -344,7 +396,14 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 		}
 		_, err = b.Session.FollowupMessageCreate(i, true, &discordgo.WebhookParams{Content: a.content, Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: none})
 	} else {
-		_, err = b.Session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Content: &a.content, Embeds: &a.embeds, AllowedMentions: none})
+		edit := &discordgo.WebhookEdit{Content: &a.content, AllowedMentions: none}
+		if len(a.embeds) > 0 {
+			edit.Embeds = &a.embeds
+		}
+		if len(a.components) > 0 {
+			edit.Components = &a.components
+		}
+		_, err = b.Session.InteractionResponseEdit(i, edit)
 	}
 	if err != nil {
 		b.Log.Error("discord: answering", "command", label, "err", err)
@@ -352,9 +411,10 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 }
 
 type answer struct {
-	content   string
-	embeds    []*discordgo.MessageEmbed
-	ephemeral bool
+	content    string
+	embeds     []*discordgo.MessageEmbed
+	components []discordgo.MessageComponent
+	ephemeral  bool
 }
 
 func flags(ephemeral bool) discordgo.MessageFlags {
@@ -367,7 +427,7 @@ func flags(ephemeral bool) discordgo.MessageFlags {
 func (b *Bot) respond(i *discordgo.Interaction, a answer) {
 	err := b.Session.InteractionRespond(i, &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseChannelMessageWithSource,
-		Data: &discordgo.InteractionResponseData{Content: a.content, Embeds: a.embeds, Flags: flags(a.ephemeral),
+		Data: &discordgo.InteractionResponseData{Content: a.content, Embeds: a.embeds, Components: a.components, Flags: flags(a.ephemeral),
 			AllowedMentions: &discordgo.MessageAllowedMentions{}},
 	})
 	if err != nil {
@@ -384,6 +444,12 @@ func render(req ops.Request, rep ops.Reply, i *discordgo.Interaction, quiet bool
 	}
 	a := answer{ephemeral: quiet}
 	switch {
+	case rep.Plan != nil:
+		a = planAnswer(rep.Plan, truncate(rep.Message, 2000))
+	case req.Command == "deploys":
+		a.embeds = []*discordgo.MessageEmbed{runsEmbed(rep.Runs)}
+	case req.Command == "deploy log" && rep.Run != nil:
+		a.embeds = []*discordgo.MessageEmbed{runEmbed(rep.Run)}
 	case rep.Page != nil:
 		a.embeds = []*discordgo.MessageEmbed{listEmbed(req, rep.Page)}
 	case rep.Status != nil:

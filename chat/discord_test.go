@@ -39,7 +39,7 @@ type env struct {
 	bot     *Bot
 }
 
-func newEnv(t *testing.T, deferAfter time.Duration) *env {
+func newEnv(t *testing.T, deferAfter time.Duration, setup ...func(*spinetest.Spine, *Bot)) *env {
 	t.Helper()
 	sp := spinetest.Start(t, nil)
 	st, quiet := sp.Store, sp.Log
@@ -60,6 +60,9 @@ func newEnv(t *testing.T, deferAfter time.Duration) *env {
 			Default: ops.Read,
 		},
 	}
+	for _, f := range setup {
+		f(sp, bot)
+	}
 	botCtx, stopBot := context.WithCancel(context.Background())
 	botDone := make(chan struct{})
 	go func() { defer close(botDone); bot.Run(botCtx) }()
@@ -69,7 +72,7 @@ func newEnv(t *testing.T, deferAfter time.Duration) *env {
 	// Registration follows READY.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if cmds, _ := fake.Commands(guild); len(cmds) == len(Commands) {
+		if cmds, _ := fake.Commands(guild); len(cmds) == len(bot.commands()) {
 			break
 		}
 		if time.Now().After(deadline) {

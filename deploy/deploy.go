@@ -146,6 +146,7 @@ type Store interface {
 	// before run id (0: of all), "" if none.
 	Deployed(ctx context.Context, target string, before int64) (string, error)
 	InterruptRuns(ctx context.Context, at time.Time, why string) ([]Run, error)
+	SetRunChatRef(ctx context.Context, id int64, ref string) error
 }
 
 // Alerts finds the firing alerts matching matchers that started after

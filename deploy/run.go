@@ -101,6 +101,22 @@ func (s *Service) Follow(ctx context.Context, id int64) (*Run, <-chan struct{}, 
 	return r, nil, err
 }
 
+// SetChatRef records the chat message that follows a run, to tell it if
+// a restart interrupts the run.
+func (s *Service) SetChatRef(ctx context.Context, id int64, ref string) {
+	s.mu.Lock()
+	l := s.live[id]
+	s.mu.Unlock()
+	if l != nil {
+		l.mu.Lock()
+		l.run.ChatRef = ref
+		l.mu.Unlock()
+	}
+	if err := s.Store.SetRunChatRef(ctx, id, ref); err != nil {
+		s.Log.Error("deploy: record the chat message", "run", id, "err", err)
+	}
+}
+
 // Runs lists the runs of a target (empty: of all), newest first.
 func (s *Service) Runs(ctx context.Context, target string, limit int) ([]Run, error) {
 	if target != "" {

@@ -9,13 +9,14 @@ import (
 
 	"github.com/opsbot/opsbot/chat"
 	"github.com/opsbot/opsbot/config"
+	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/ops"
 )
 
 // startBot starts the Discord bot, if one is configured; stop closes it
 // and waits for the commands it is answering.
-func startBot(cfg *config.Config, svc *ops.Service, log *slog.Logger) (stop func(), err error) {
+func startBot(cfg *config.Config, svc *ops.Service, deploys *deploy.Service, interrupted []deploy.Run, log *slog.Logger) (stop func(), err error) {
 	d := cfg.Chat.Discord
 	if d.Token == "" {
 		log.Info("chat: no Discord bot configured (chat.discord.token); Discord commands are off")
@@ -38,7 +39,14 @@ func startBot(cfg *config.Config, svc *ops.Service, log *slog.Logger) (stop func
 	}
 	bot := &chat.Bot{
 		Session: session, AppID: d.ApplicationID, GuildIDs: d.GuildIDs, ChannelIDs: d.ChannelIDs, Grants: grants,
-		Ops: svc, Log: log, DeferAfter: 2 * time.Second, Timeout: 5 * time.Minute,
+		Ops: svc, Log: log, DeferAfter: 2 * time.Second, Timeout: 5 * time.Minute, EditEvery: 3 * time.Second,
+		Interrupted: interrupted,
+	}
+	if deploys != nil {
+		bot.ChatRefs = deploys.SetChatRef
+		for _, t := range cfg.Deploy.Targets {
+			bot.Targets = append(bot.Targets, t.Name)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

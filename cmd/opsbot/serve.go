@@ -294,7 +294,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	if len(tokens) == 0 {
 		log.Warn("no http.tokens configured: hooks and API are open to anyone on this machine (loopback only)")
 	}
-	stopBot, err := startBot(cfg, service, log)
+	stopBot, err := startBot(cfg, service, deploys, interrupted, log)
 	if err != nil {
 		return err
 	}
