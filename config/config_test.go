@@ -138,5 +138,8 @@ func TestREADMEConfig(t *testing.T) {
 		if err := cfg.Chat.Discord.validate(); err != nil {
 			t.Errorf("%v in:\n%s", err, b[1])
 		}
+		if err := cfg.validateDeploy(); err != nil {
+			t.Errorf("%v in:\n%s", err, b[1])
+		}
 	}
 }
