@@ -31,6 +31,10 @@ type DeployConfig struct {
 	// Timeout is a run's default limit.
 	Timeout time.Duration  `yaml:"timeout"`
 	Targets []DeployTarget `yaml:"targets"`
+	// FlakeTargets, with a driver, makes a target of each of the flake's
+	// nixosConfigurations (read with nix eval), like this one; {host} in
+	// ssh and in label values is the name. Targets configured by name win.
+	FlakeTargets DeployTarget `yaml:"flake_targets"`
 }
 
 // DeployTarget is one target.
@@ -91,9 +95,22 @@ func (c *Config) validateDeploy() error {
 		return errors.New("deploy.output_limit_bytes: at least 4096")
 	}
 	seen := map[string]bool{}
+	targets := make([]*DeployTarget, 0, len(d.Targets)+1)
 	for i := range d.Targets {
-		t := &d.Targets[i]
+		targets = append(targets, &d.Targets[i])
+	}
+	if ft := d.FlakeTargets; ft.Driver != "" {
+		if ft.Name != "" || ft.Host != "" {
+			return errors.New("deploy.flake_targets: takes no name or host: each is a nixosConfigurations name")
+		}
+		ft.Name, ft.SSH = "flake", strings.ReplaceAll(ft.SSH, "{host}", "host")
+		targets = append(targets, &ft)
+	}
+	for i, t := range targets {
 		key := fmt.Sprintf("deploy.targets[%d]", i)
+		if i == len(d.Targets) {
+			key = "deploy.flake_targets"
+		}
 		switch {
 		case !targetNameRE.MatchString(t.Name):
 			return fmt.Errorf("%s.name: %q is not a target name (a-z, 0-9, - and _, up to 32)", key, t.Name)

@@ -7,11 +7,15 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -165,7 +169,11 @@ type Windows interface {
 type Service struct {
 	Repo    *Repo
 	Targets map[string]*Target
-	Store   Store
+	// FlakeTargets, if set, is the template of the targets read from the
+	// flake's nixosConfigurations: each name becomes a target like it,
+	// with {host} in SSH and in label values replaced by the name.
+	FlakeTargets *Target
+	Store        Store
 	// Alerts, Windows and Note are optional.
 	Alerts  Alerts
 	Windows Windows
@@ -204,22 +212,84 @@ func (s *Service) Stop() {
 	s.wg.Wait()
 }
 
-func (s *Service) target(name string) (*Target, error) {
+func (s *Service) target(ctx context.Context, name string) (*Target, error) {
+	s.mu.Lock()
 	t, ok := s.Targets[name]
+	s.mu.Unlock()
+	if !ok && s.FlakeTargets != nil && hostRE.MatchString(name) {
+		// Perhaps a host added to the flake since.
+		if err := s.LoadFlakeTargets(ctx); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		t, ok = s.Targets[name]
+		s.mu.Unlock()
+	}
 	if !ok {
+		s.mu.Lock()
 		names := make([]string, 0, len(s.Targets))
 		for n := range s.Targets {
 			names = append(names, n)
 		}
+		s.mu.Unlock()
 		return nil, refuse("there is no target %q (targets: %s)", clip(name, 40), joinSorted(names))
 	}
 	return t, nil
 }
 
+// LoadFlakeTargets reads the names of the flake's nixosConfigurations at
+// the branch head (nix eval) and adds a target like FlakeTargets for each
+// one not configured already.
+func (s *Service) LoadFlakeTargets(ctx context.Context) error {
+	head, _, err := s.Repo.Fetch(ctx)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.WorkDir, "flake-"+short(head))
+	remove, err := s.Repo.Checkout(ctx, head, dir)
+	if err != nil {
+		return err
+	}
+	defer remove()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nix", "eval", "--json", dir+"#nixosConfigurations", "--apply", "builtins.attrNames")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("nix eval of the flake's nixosConfigurations: %v: %s", err, clip(strings.TrimSpace(stderr.String()), 300))
+	}
+	var names []string
+	if err := json.Unmarshal(out, &names); err != nil {
+		return fmt.Errorf("nix eval of the flake's nixosConfigurations: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		if _, ok := s.Targets[n]; ok {
+			continue
+		}
+		if !hostRE.MatchString(n) {
+			s.Log.Warn("deploy: a nixosConfigurations name is not a host name; skipped", "name", clip(n, 60))
+			continue
+		}
+		t := *s.FlakeTargets
+		t.Name, t.Host = n, n
+		t.SSH = strings.ReplaceAll(t.SSH, "{host}", n)
+		t.Labels = map[string]string{}
+		for k, v := range s.FlakeTargets.Labels {
+			t.Labels[k] = strings.ReplaceAll(v, "{host}", n)
+		}
+		s.Targets[n] = &t
+	}
+	return nil
+}
+
 // NewPlan plans a deploy of rev (empty: the branch head) or a rollback to
 // rev (empty: the previous successful revision) of a target.
 func (s *Service) NewPlan(ctx context.Context, kind, target, rev, actor string) (*Plan, error) {
-	t, err := s.target(target)
+	t, err := s.target(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +355,7 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.target(p.Target)
+	t, err := s.target(ctx, p.Target)
 	if err != nil {
 		return nil, err
 	}

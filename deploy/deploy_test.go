@@ -353,3 +353,23 @@ func TestInterrupted(t *testing.T) {
 		t.Fatalf("after: %+v", r)
 	}
 }
+
+// TestFlakeTargets: targets read from the flake's nixosConfigurations
+// with nix eval, each like the template.
+func TestFlakeTargets(t *testing.T) {
+	nixOrSkip(t)
+	e := newEnv(t)
+	e.svc.FlakeTargets = &deploy.Target{Driver: deploy.Presets["nix-run"], Timeout: time.Minute, SSH: "root@{host}.lan", Labels: map[string]string{"host": "{host}"}}
+	e.origin.commit("1", "one")
+	r := e.deploy(deploy.KindDeploy, "nas", "", "alice")
+	if r.State != deploy.Succeeded || e.generation("nas") != "nas 1" {
+		t.Fatalf("%+v\n%s", r, r.Output)
+	}
+	tg := e.svc.Targets["web"]
+	if tg == nil || tg.SSH != "root@web.lan" || tg.Labels["host"] != "web" {
+		t.Fatalf("web: %+v", tg)
+	}
+	if _, err := e.svc.NewPlan(context.Background(), deploy.KindDeploy, "mail", "", "alice"); err == nil || !strings.Contains(err.Error(), `no target "mail" (targets: nas, web)`) {
+		t.Fatalf("mail: %v", err)
+	}
+}

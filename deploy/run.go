@@ -120,7 +120,7 @@ func (s *Service) SetChatRef(ctx context.Context, id int64, ref string) {
 // Runs lists the runs of a target (empty: of all), newest first.
 func (s *Service) Runs(ctx context.Context, target string, limit int) ([]Run, error) {
 	if target != "" {
-		if _, err := s.target(target); err != nil {
+		if _, err := s.target(ctx, target); err != nil {
 			return nil, err
 		}
 	}

@@ -51,28 +51,44 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 		svc.Alerts = alerts
 	}
 	for _, t := range cfg.Deploy.Targets {
-		d, ok := deploy.Presets[t.Driver]
-		if t.Driver == "command" {
-			d, ok = deploy.Driver{Name: "command", Deploy: t.Command, Rollback: t.RollbackCommand}, true
-		}
-		if !ok {
-			return nil, fmt.Errorf("deploy.targets %s: unknown driver %q", t.Name, t.Driver)
-		}
-		if err := d.Check(); err != nil {
-			return nil, fmt.Errorf("deploy.targets %s: %w", t.Name, err)
-		}
-		tg := &deploy.Target{Name: t.Name, Host: t.Host, SSH: t.SSH, Driver: d, Labels: t.Labels, Timeout: t.Timeout,
-			AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval,
-			Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP}}
-		if tg.Host == "" {
-			tg.Host = t.Name
-		}
-		if tg.Timeout == 0 {
-			tg.Timeout = cfg.Deploy.Timeout
+		tg, err := deployTarget(cfg, t)
+		if err != nil {
+			return nil, err
 		}
 		svc.Targets[t.Name] = tg
 	}
+	if ft := cfg.Deploy.FlakeTargets; ft.Driver != "" {
+		ft.Name = "flake_targets"
+		tg, err := deployTarget(cfg, ft)
+		if err != nil {
+			return nil, err
+		}
+		svc.FlakeTargets = tg
+	}
 	return svc, nil
+}
+
+func deployTarget(cfg *config.Config, t config.DeployTarget) (*deploy.Target, error) {
+	d, ok := deploy.Presets[t.Driver]
+	if t.Driver == "command" {
+		d, ok = deploy.Driver{Name: "command", Deploy: t.Command, Rollback: t.RollbackCommand}, true
+	}
+	if !ok {
+		return nil, fmt.Errorf("deploy.targets %s: unknown driver %q", t.Name, t.Driver)
+	}
+	if err := d.Check(); err != nil {
+		return nil, fmt.Errorf("deploy.targets %s: %w", t.Name, err)
+	}
+	tg := &deploy.Target{Name: t.Name, Host: t.Host, SSH: t.SSH, Driver: d, Labels: t.Labels, Timeout: t.Timeout,
+		AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval,
+		Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP}}
+	if tg.Host == "" {
+		tg.Host = t.Name
+	}
+	if tg.Timeout == 0 {
+		tg.Timeout = cfg.Deploy.Timeout
+	}
+	return tg, nil
 }
 
 // noteIncidents puts a line on the timeline of each open incident whose
