@@ -18,6 +18,10 @@ type RepoConfig struct {
 	// SSHKeyFile is the key for an ssh URL.
 	SSHKeyFile string        `yaml:"ssh_key_file"`
 	Timeout    time.Duration `yaml:"timeout"`
+	// RequireSigned deploys only signed commits: ssh signatures by a key
+	// in AllowedSignersFile, or GPG signatures by a key in the keyring.
+	RequireSigned      bool   `yaml:"require_signed"`
+	AllowedSignersFile string `yaml:"allowed_signers_file"`
 }
 
 // DeployConfig is how targets are deployed.

@@ -315,6 +315,9 @@ func (s *Service) NewPlan(ctx context.Context, kind, target, rev, actor string) 
 		}
 	case kind == KindDeploy:
 		p.To = head
+		if err := s.Repo.verify(ctx, head); err != nil {
+			return nil, err
+		}
 	default:
 		// The revision before the one deployed now.
 		if p.To, err = s.previous(ctx, t.Name, p.From); err != nil {

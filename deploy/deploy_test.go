@@ -373,3 +373,34 @@ func TestFlakeTargets(t *testing.T) {
 		t.Fatalf("mail: %v", err)
 	}
 }
+
+// TestSignedCommits: with signatures required, an unsigned commit is
+// refused and one signed by an allowed ssh key is deployed.
+func TestSignedCommits(t *testing.T) {
+	e := newEnv(t, &deploy.Target{Name: "web", Driver: deploy.Driver{Name: "command", Deploy: []string{"true"}}})
+	keys := t.TempDir()
+	key := filepath.Join(keys, "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t@example.org", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	signers := filepath.Join(keys, "allowed_signers")
+	os.WriteFile(signers, []byte("t@example.org "+string(pub)), 0o644)
+	e.svc.Repo.RequireSigned, e.svc.Repo.AllowedSigners = true, signers
+	unsigned := e.origin.commit("1", "unsigned")
+	ctx := context.Background()
+	if _, err := e.svc.NewPlan(ctx, deploy.KindDeploy, "web", "", "alice"); err == nil || !strings.Contains(err.Error(), "no good signature") {
+		t.Fatalf("unsigned head: %v", err)
+	}
+	os.WriteFile(filepath.Join(e.origin.dir, "version"), []byte("2"), 0o644)
+	e.origin.git("add", ".")
+	e.origin.git("-c", "gpg.format=ssh", "-c", "user.signingkey="+key+".pub", "commit", "-q", "-S", "-m", "signed")
+	signed := e.origin.git("rev-parse", "HEAD")
+	p, err := e.svc.NewPlan(ctx, deploy.KindDeploy, "web", "", "alice")
+	if err != nil || p.To != signed {
+		t.Fatalf("signed head: %+v %v", p, err)
+	}
+	if _, err := e.svc.NewPlan(ctx, deploy.KindDeploy, "web", unsigned, "alice"); err == nil || !strings.Contains(err.Error(), "no good signature") {
+		t.Fatalf("unsigned rev: %v", err)
+	}
+}

@@ -24,6 +24,11 @@ type Repo struct {
 	// Env is added to git's environment (credentials).
 	Env     []string
 	Timeout time.Duration
+	// RequireSigned deploys only commits with a good signature: an ssh
+	// signature by a key in AllowedSigners (git's allowed signers file),
+	// or a GPG signature by a key in opsbot's keyring.
+	RequireSigned  bool
+	AllowedSigners string
 
 	mu sync.Mutex
 }
@@ -112,7 +117,22 @@ func (r *Repo) Resolve(ctx context.Context, rev string) (string, error) {
 	if _, err := r.run(ctx, r.Dir, "merge-base", "--is-ancestor", id, "refs/heads/"+r.Branch); err != nil {
 		return "", refuse("revision %s (%s) is not on branch %s", rev, id[:12], r.Branch)
 	}
-	return id, nil
+	return id, r.verify(ctx, id)
+}
+
+// verify refuses an unsigned commit when signatures are required.
+func (r *Repo) verify(ctx context.Context, id string) error {
+	if !r.RequireSigned {
+		return nil
+	}
+	args := []string{"verify-commit", id}
+	if r.AllowedSigners != "" {
+		args = append([]string{"-c", "gpg.ssh.allowedSignersFile=" + r.AllowedSigners}, args...)
+	}
+	if _, err := r.run(ctx, r.Dir, args...); err != nil {
+		return refuse("commit %s has no good signature by an allowed key; only signed commits are deployed", id[:12])
+	}
+	return nil
 }
 
 // Log lists the commits after from up to to, newest first, one line

@@ -23,7 +23,8 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 	if cfg.Repo.URL == "" {
 		return nil, nil
 	}
-	repo := &deploy.Repo{URL: cfg.Repo.URL, Branch: cfg.Repo.Branch, Dir: filepath.Join(cfg.DataDir, "repo"), Timeout: cfg.Repo.Timeout}
+	repo := &deploy.Repo{URL: cfg.Repo.URL, Branch: cfg.Repo.Branch, Dir: filepath.Join(cfg.DataDir, "repo"), Timeout: cfg.Repo.Timeout,
+		RequireSigned: cfg.Repo.RequireSigned, AllowedSigners: cfg.Repo.AllowedSignersFile}
 	secrets := cfg.Secrets()
 	if f := cfg.Repo.CredentialsFile; f != "" {
 		b, err := os.ReadFile(f)
