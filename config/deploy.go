@@ -57,6 +57,10 @@ type DeployTarget struct {
 	Timeout         time.Duration     `yaml:"timeout"`
 	AutoRollback    bool              `yaml:"auto_rollback"`
 	SecondApproval  bool              `yaml:"second_approval"`
+	// Rollback is how a rollback happens: redeploy (the earlier revision,
+	// the default) or revert (a revert commit pushed to the branch, then
+	// deployed: for GitOps targets).
+	Rollback string `yaml:"rollback"`
 	Gate            GateConfig        `yaml:"gate"`
 }
 
@@ -130,6 +134,9 @@ func (c *Config) validateDeploy() error {
 			return fmt.Errorf("%s.gate.interval: must be positive with a gate", key)
 		}
 		seen[t.Name] = true
+		if t.Rollback != "" && t.Rollback != "redeploy" && t.Rollback != "revert" {
+			return fmt.Errorf("%s.rollback: redeploy or revert, not %q", key, t.Rollback)
+		}
 		known := false
 		for _, n := range Drivers {
 			known = known || n == t.Driver

@@ -31,8 +31,12 @@ const (
 	KindAutoRollback = "auto-rollback"
 )
 
-// ModeRollbackCommand: a run of the driver's rollback command.
-const ModeRollbackCommand = "rollback-command"
+// Modes of a rollback run: the driver's rollback command, or a revert
+// commit pushed to the branch (GitOps) and then deployed.
+const (
+	ModeRollbackCommand = "rollback-command"
+	ModeRevert          = "revert"
+)
 
 // States of a run.
 const (
@@ -61,6 +65,9 @@ type Target struct {
 	// SecondApproval: the approval must come from someone other than who
 	// asked.
 	SecondApproval bool
+	// Revert: a rollback commits a revert to the branch, pushes it and
+	// deploys that (for GitOps targets, whose cluster follows the branch).
+	Revert bool
 }
 
 // Gate is what a deploy must pass afterwards, for Duration.
@@ -392,7 +399,10 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	}
 	r := &Run{PlanID: p.ID, Kind: p.Kind, Target: t.Name, Driver: t.Driver.Name, From: p.From, To: p.To,
 		Actor: p.RequestedBy, Origin: origin, ApprovedBy: approver}
-	if p.Kind == KindRollback && p.Requested == "" && len(t.Driver.Rollback) > 0 {
+	switch {
+	case p.Kind == KindRollback && t.Revert:
+		r.Mode = ModeRevert
+	case p.Kind == KindRollback && p.Requested == "" && len(t.Driver.Rollback) > 0:
 		r.Mode = ModeRollbackCommand
 	}
 	if err := s.begin(ctx, t, r); err != nil {
@@ -400,8 +410,6 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	}
 	return r, nil
 }
-
-func short(rev string) string { return rev[:min(len(rev), 12)] }
 
 func joinSorted(names []string) string {
 	sort.Strings(names)

@@ -404,3 +404,29 @@ func TestSignedCommits(t *testing.T) {
 		t.Fatalf("unsigned rev: %v", err)
 	}
 }
+
+// TestRevertRollback: a GitOps target rolls back by pushing a commit that
+// reverts the branch to the good revision, then deploying it.
+func TestRevertRollback(t *testing.T) {
+	e := newEnv(t, &deploy.Target{Name: "apps", Revert: true, Driver: deploy.Driver{Name: "command", Deploy: []string{"echo", "syncing", "{rev}"}}})
+	e.origin.git("config", "receive.denyCurrentBranch", "updateInstead")
+	c1 := e.origin.commit("1", "apps: one")
+	e.deploy(deploy.KindDeploy, "apps", "", "alice")
+	c2 := e.origin.commit("2", "apps: two")
+	e.deploy(deploy.KindDeploy, "apps", "", "alice")
+	r := e.deploy(deploy.KindRollback, "apps", "", "bob")
+	head := e.origin.git("rev-parse", "HEAD")
+	if r.State != deploy.Succeeded || r.Mode != deploy.ModeRevert || r.To != head || head == c1 || head == c2 ||
+		!strings.Contains(r.Output, "syncing "+head) || !strings.Contains(r.Output, "reverting main to "+c1[:12]) {
+		t.Fatalf("revert: %+v\n%s", r, r.Output)
+	}
+	if v, _ := os.ReadFile(filepath.Join(e.origin.dir, "version")); string(v) != "1" {
+		t.Fatalf("the branch has version %q", v)
+	}
+	if parent := e.origin.git("rev-parse", "HEAD^"); parent != c2 {
+		t.Fatalf("the revert's parent is %s, not the head %s", parent, c2)
+	}
+	if msg := e.origin.git("log", "-1", "--format=%B"); !strings.Contains(msg, "opsbot rollback #3 by bob") {
+		t.Fatalf("message: %s", msg)
+	}
+}

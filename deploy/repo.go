@@ -178,6 +178,43 @@ func (r *Repo) Checkout(ctx context.Context, rev, dir string) (remove func(), er
 	}, nil
 }
 
+// Revert commits, on top of the branch head, the tree of revision good
+// (undoing everything since), pushes it to the branch and returns its id.
+func (r *Repo) Revert(ctx context.Context, good, dir, message string) (string, error) {
+	head, rewritten, err := r.Fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	if rewritten {
+		return "", refuse("the history of %s was rewritten since opsbot last saw it; not reverting on top of it", r.Branch)
+	}
+	remove, err := r.Checkout(ctx, head, dir)
+	if err != nil {
+		return "", err
+	}
+	defer remove()
+	who := []string{"-c", "user.name=opsbot", "-c", "user.email=opsbot@localhost"}
+	// The tree of good, as a new commit whose parent is the head.
+	if _, err := r.run(ctx, dir, "read-tree", "--reset", "-u", good); err != nil {
+		return "", fmt.Errorf("revert to %s: %w", short(good), err)
+	}
+	if _, err := r.run(ctx, dir, append(who, "commit", "--quiet", "--allow-empty", "-m", message)...); err != nil {
+		return "", fmt.Errorf("revert to %s: %w", short(good), err)
+	}
+	out, err := r.run(ctx, dir, "rev-parse", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(out)
+	if _, err := r.run(ctx, dir, "push", "--quiet", "--", r.URL, id+":refs/heads/"+r.Branch); err != nil {
+		return "", fmt.Errorf("push the revert: %w", err)
+	}
+	if _, _, err := r.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // run runs git with args, never through a shell.
 func (r *Repo) run(ctx context.Context, dir string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.Timeout)
@@ -197,6 +234,8 @@ func (r *Repo) run(ctx context.Context, dir string, args ...string) (string, err
 	}
 	return stdout.String(), nil
 }
+
+func short(rev string) string { return rev[:min(len(rev), 12)] }
 
 func clip(s string, n int) string {
 	if r := []rune(s); len(r) > n {

@@ -177,7 +177,10 @@ func (s *Service) execute(t *Target, l *live) {
 		state = RolledBack
 		rollback = &Run{Kind: KindAutoRollback, Target: r.Target, Driver: r.Driver, From: r.To, To: r.From,
 			Actor: "opsbot", Origin: fmt.Sprintf("the failed %s #%d", r.Kind, r.ID), ParentID: r.ID}
-		if len(t.Driver.Rollback) > 0 {
+		switch {
+		case t.Revert:
+			rollback.Mode = ModeRevert
+		case len(t.Driver.Rollback) > 0:
 			rollback.Mode = ModeRollbackCommand
 		}
 		outcome += "; rolling back to " + short(r.From)
@@ -232,6 +235,18 @@ func (s *Service) deploy(ctx context.Context, t *Target, l *live) (state, outcom
 	vars := Vars{Host: t.Host, Rev: r.To, SSH: t.SSH}
 	if r.Mode == ModeRollbackCommand {
 		argv, vars.Rev = t.Driver.Rollback, ""
+	}
+	if r.Mode == ModeRevert {
+		// GitOps: the branch itself goes back, in a commit of its own.
+		l.update(func(x *Run) { x.Phase = "reverting the branch to " + short(r.To) })
+		id, err := s.Repo.Revert(ctx, r.To, filepath.Join(s.WorkDir, fmt.Sprintf("revert-%d", r.ID)),
+			fmt.Sprintf("Revert %s to %s\n\nopsbot %s #%d by %s.", r.Target, short(r.To), r.Kind, r.ID, r.Actor))
+		if err != nil {
+			return Failed, err.Error(), nil
+		}
+		l.write(fmt.Sprintf("[opsbot] pushed %s reverting %s to %s", short(id), s.Repo.Branch, short(r.To)), s.OutputLimit)
+		l.update(func(x *Run) { x.To = id })
+		r.To, vars.Rev = id, id
 	}
 	if vars.Rev != "" && containsPlaceholder(argv, "{repo_dir}") {
 		l.update(func(x *Run) { x.Phase = "checking out " + short(r.To) })

@@ -81,7 +81,7 @@ func deployTarget(cfg *config.Config, t config.DeployTarget) (*deploy.Target, er
 		return nil, fmt.Errorf("deploy.targets %s: %w", t.Name, err)
 	}
 	tg := &deploy.Target{Name: t.Name, Host: t.Host, SSH: t.SSH, Driver: d, Labels: t.Labels, Timeout: t.Timeout,
-		AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval,
+		AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval, Revert: t.Rollback == "revert",
 		Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP}}
 	if tg.Host == "" {
 		tg.Host = t.Name
