@@ -60,8 +60,8 @@ type DeployTarget struct {
 	// Rollback is how a rollback happens: redeploy (the earlier revision,
 	// the default) or revert (a revert commit pushed to the branch, then
 	// deployed: for GitOps targets).
-	Rollback string `yaml:"rollback"`
-	Gate            GateConfig        `yaml:"gate"`
+	Rollback string     `yaml:"rollback"`
+	Gate     GateConfig `yaml:"gate"`
 }
 
 // GateConfig is the health gate after a deploy.
