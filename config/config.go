@@ -38,6 +38,7 @@ type Config struct {
 	Chat         ChatConfig            `yaml:"chat"`
 	Repo         RepoConfig            `yaml:"repo"`
 	Deploy       DeployConfig          `yaml:"deploy"`
+	Kube         KubeConfig            `yaml:"kube"`
 }
 
 // ChatConfig is where people give commands.
@@ -324,6 +325,7 @@ func Default() Config {
 		},
 		Store: StoreConfig{Synchronous: "full"},
 		Repo:  RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
+		Kube:  KubeConfig{Poll: 2 * time.Second},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
 			Targets: []DeployTarget{}},
 		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",

@@ -46,8 +46,15 @@ type DeployTarget struct {
 	Name string `yaml:"name"`
 	// Host fills {host}; the name if empty.
 	Host string `yaml:"host"`
-	// Driver: nixos-rebuild, nixos-rebuild-generations, nix-run or command.
+	// Driver: nixos-rebuild, nixos-rebuild-generations, nix-run, command,
+	// argocd or flux.
 	Driver string `yaml:"driver"`
+	// Application is the Argo CD Application (namespace/name) of the
+	// argocd driver; Kustomization or HelmRelease the Flux object of the
+	// flux driver.
+	Application   string `yaml:"application"`
+	Kustomization string `yaml:"kustomization"`
+	HelmRelease   string `yaml:"helmrelease"`
 	// Command and RollbackCommand are the argument vectors of the command
 	// driver.
 	Command         []string          `yaml:"command"`
@@ -70,6 +77,19 @@ type GateConfig struct {
 	Interval      time.Duration `yaml:"interval"`
 	AlertMatchers []string      `yaml:"alert_matchers"`
 	HTTP          []string      `yaml:"http"`
+	// KubeNodes must be Ready (needs kube).
+	KubeNodes []string `yaml:"kube_nodes"`
+}
+
+// KubeConfig is the Kubernetes cluster of the argocd and flux drivers and
+// of the node gate.
+type KubeConfig struct {
+	// Kubeconfig is a kubeconfig file; empty: the in-cluster config when
+	// opsbot runs in a pod, else no cluster.
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+	// Poll is how often an object is looked at while waiting.
+	Poll time.Duration `yaml:"poll"`
 }
 
 var (
@@ -80,7 +100,7 @@ var (
 )
 
 // Drivers are the driver names a target may have.
-var Drivers = []string{"nixos-rebuild", "nixos-rebuild-generations", "nix-run", "command"}
+var Drivers = []string{"nixos-rebuild", "nixos-rebuild-generations", "nix-run", "command", "argocd", "flux"}
 
 func (c *Config) validateDeploy() error {
 	r, d := &c.Repo, &c.Deploy
@@ -146,6 +166,23 @@ func (c *Config) validateDeploy() error {
 		}
 		if (t.Driver == "command") != (len(t.Command) > 0) || (len(t.RollbackCommand) > 0 && t.Driver != "command") {
 			return fmt.Errorf("%s.command: the command driver, and only it, takes command (and rollback_command)", key)
+		}
+		objects := 0
+		for _, o := range []string{t.Application, t.Kustomization, t.HelmRelease} {
+			if o != "" {
+				objects++
+				if ns, name, ok := strings.Cut(o, "/"); !ok || !hostNameRE.MatchString(ns) || !hostNameRE.MatchString(name) {
+					return fmt.Errorf("%s: %q is not namespace/name", key, o)
+				}
+			}
+		}
+		switch {
+		case t.Driver == "argocd" && (t.Application == "" || objects != 1):
+			return fmt.Errorf("%s.application: the argocd driver takes an application (namespace/name), and no Flux object", key)
+		case t.Driver == "flux" && (t.Application != "" || objects != 1):
+			return fmt.Errorf("%s: the flux driver takes a kustomization or a helmrelease (namespace/name)", key)
+		case t.Driver != "argocd" && t.Driver != "flux" && objects > 0:
+			return fmt.Errorf("%s: application, kustomization and helmrelease are for the argocd and flux drivers", key)
 		}
 		if strings.HasPrefix(t.Driver, "nixos-rebuild") && t.SSH == "" {
 			return fmt.Errorf("%s.ssh: %s deploys over ssh: name the host's address", key, t.Driver)

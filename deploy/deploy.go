@@ -79,6 +79,8 @@ type Gate struct {
 	AlertMatchers []string
 	// HTTP are URLs that must answer 2xx.
 	HTTP []string
+	// Nodes are Kubernetes nodes that must be Ready.
+	Nodes []string
 }
 
 // Plan is a deploy or rollback waiting for approval.
@@ -185,8 +187,11 @@ type Service struct {
 	Alerts  Alerts
 	Windows Windows
 	// Note tells the open incidents with labels about a run.
-	Note       func(ctx context.Context, labels map[string]string, text string)
-	HTTP       *http.Client
+	Note func(ctx context.Context, labels map[string]string, text string)
+	HTTP *http.Client
+	// Kube is the cluster of the Argo CD and Flux drivers and of the
+	// node gate; nil: none.
+	Kube       *Kube
 	WorkDir    string
 	Scrub      *Scrubber
 	GlobalLock bool

@@ -16,6 +16,10 @@ import (
 //	{ssh}      the target's ssh address (user@host[:port])
 type Driver struct {
 	Name string
+	// Kind is DriverArgoCD or DriverFlux for the drivers that talk to the
+	// cluster, with Object ("namespace/name") and, for Flux, Resource
+	// (kustomization or helmrelease); empty: Deploy is run.
+	Kind, Object, Resource string
 	// Deploy deploys {rev}.
 	Deploy []string
 	// Rollback, if set, rolls back without a revision (NixOS generations);
@@ -48,6 +52,15 @@ var placeholders = map[string]bool{"{host}": true, "{rev}": true, "{repo_dir}": 
 
 // Check refuses a driver with an empty vector or unknown placeholders.
 func (d *Driver) Check() error {
+	if d.Kind != "" {
+		if _, _, err := splitObject(d.Object); err != nil {
+			return fmt.Errorf("driver %s: %w", d.Name, err)
+		}
+		if _, ok := FluxResources[d.Resource]; d.Kind == DriverFlux && !ok {
+			return fmt.Errorf("driver %s: %q is not a Flux resource (kustomization, helmrelease)", d.Name, d.Resource)
+		}
+		return nil
+	}
 	if len(d.Deploy) == 0 || d.Deploy[0] == "" {
 		return fmt.Errorf("driver %s: the deploy command is empty", d.Name)
 	}

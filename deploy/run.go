@@ -248,6 +248,18 @@ func (s *Service) deploy(ctx context.Context, t *Target, l *live) (state, outcom
 		l.update(func(x *Run) { x.To = id })
 		r.To, vars.Rev = id, id
 	}
+	switch t.Driver.Kind {
+	case DriverArgoCD, DriverFlux:
+		if s.Kube == nil {
+			return Failed, "no Kubernetes cluster is configured (kube.kubeconfig)", nil
+		}
+		if t.Driver.Kind == DriverArgoCD {
+			state, outcome = s.argoSync(ctx, t, l, vars.Rev)
+		} else {
+			state, outcome = s.fluxReconcile(ctx, t, l, vars.Rev)
+		}
+		return state, outcome, nil
+	}
 	if vars.Rev != "" && containsPlaceholder(argv, "{repo_dir}") {
 		l.update(func(x *Run) { x.Phase = "checking out " + short(r.To) })
 		dir := filepath.Join(s.WorkDir, fmt.Sprintf("run-%d", r.ID))
@@ -320,7 +332,7 @@ func containsPlaceholder(argv []string, p string) bool {
 // failed, "" if it passed.
 func (s *Service) gate(ctx context.Context, t *Target, l *live, since time.Time) string {
 	g := t.Gate
-	if g.Duration <= 0 || (len(g.AlertMatchers) == 0 && len(g.HTTP) == 0) {
+	if g.Duration <= 0 || (len(g.AlertMatchers) == 0 && len(g.HTTP) == 0 && len(g.Nodes) == 0) {
 		return ""
 	}
 	l.update(func(x *Run) { x.Phase = "health gate" })
@@ -344,6 +356,11 @@ func (s *Service) gate(ctx context.Context, t *Target, l *live, since time.Time)
 }
 
 func (s *Service) check(ctx context.Context, t *Target, since time.Time) string {
+	if len(t.Gate.Nodes) > 0 && s.Kube != nil {
+		if why := s.nodesReady(ctx, t.Gate.Nodes); why != "" {
+			return why
+		}
+	}
 	if len(t.Gate.AlertMatchers) > 0 && s.Alerts != nil {
 		firing, err := s.Alerts.Firing(ctx, t.Gate.AlertMatchers, since)
 		if err != nil {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with Go: installs what the
-# tests run against (Debian's Alertmanager, nats-server, nix and git, a C
-# compiler for SQLite), fetches the Go modules, checks vet and gofmt, and runs
-# every test with -race.
+# tests run against (Debian's Alertmanager, nats-server, nix, git and etcd, a
+# C compiler for SQLite), fetches the Go modules, checks vet and gofmt, and runs
+# every test with -race. The first run also builds a kube-apiserver from
+# k8s.io/kubernetes (internal/kubetest; a few minutes, cached after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v nix >/dev/null || need+=(nix-bin)
 command -v git >/dev/null || need+=(git)
+command -v etcd >/dev/null || need+=(etcd-server)
 if ((${#need[@]})); then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo

@@ -15,6 +15,10 @@ import (
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/store"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // deployService builds the deploy service from the configuration; nil if
@@ -51,6 +55,11 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 	if alerts != nil {
 		svc.Alerts = alerts
 	}
+	kube, err := kubeClients(cfg.Kube)
+	if err != nil {
+		return nil, err
+	}
+	svc.Kube = kube
 	for _, t := range cfg.Deploy.Targets {
 		tg, err := deployTarget(cfg, t)
 		if err != nil {
@@ -71,8 +80,16 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 
 func deployTarget(cfg *config.Config, t config.DeployTarget) (*deploy.Target, error) {
 	d, ok := deploy.Presets[t.Driver]
-	if t.Driver == "command" {
+	switch t.Driver {
+	case "command":
 		d, ok = deploy.Driver{Name: "command", Deploy: t.Command, Rollback: t.RollbackCommand}, true
+	case "argocd":
+		d, ok = deploy.Driver{Name: "argocd", Kind: deploy.DriverArgoCD, Object: t.Application}, true
+	case "flux":
+		d, ok = deploy.Driver{Name: "flux", Kind: deploy.DriverFlux, Object: t.Kustomization, Resource: "kustomization"}, true
+		if t.HelmRelease != "" {
+			d.Object, d.Resource = t.HelmRelease, "helmrelease"
+		}
 	}
 	if !ok {
 		return nil, fmt.Errorf("deploy.targets %s: unknown driver %q", t.Name, t.Driver)
@@ -82,7 +99,8 @@ func deployTarget(cfg *config.Config, t config.DeployTarget) (*deploy.Target, er
 	}
 	tg := &deploy.Target{Name: t.Name, Host: t.Host, SSH: t.SSH, Driver: d, Labels: t.Labels, Timeout: t.Timeout,
 		AutoRollback: t.AutoRollback, SecondApproval: t.SecondApproval, Revert: t.Rollback == "revert",
-		Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP}}
+		Gate: deploy.Gate{Duration: t.Gate.Duration, Interval: t.Gate.Interval, AlertMatchers: t.Gate.AlertMatchers, HTTP: t.Gate.HTTP,
+			Nodes: t.Gate.KubeNodes}}
 	if tg.Host == "" {
 		tg.Host = t.Name
 	}
@@ -113,4 +131,33 @@ func noteIncidents(ctx context.Context, st *store.Store, pub commandPublisher, l
 			log.Error("deploy: note on incident", "incident", inc.ID, "err", err)
 		}
 	}
+}
+
+// kubeClients connects to the configured cluster; nil without one.
+func kubeClients(k config.KubeConfig) (*deploy.Kube, error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	switch {
+	case k.Kubeconfig != "":
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: k.Kubeconfig}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.Context}).ClientConfig()
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		rc, err = rest.InClusterConfig()
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	core, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	return &deploy.Kube{Dynamic: dyn, Core: core, Poll: k.Poll}, nil
 }
