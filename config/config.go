@@ -327,7 +327,7 @@ func Default() Config {
 		Repo:  RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
 		Kube:  KubeConfig{Poll: 2 * time.Second},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
-			Targets: []DeployTarget{}},
+			Targets: []DeployTarget{}, Groups: map[string][]string{}},
 		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",
 			Users: map[string]string{}, Roles: map[string]string{}}},
 		Incidents: IncidentsConfig{FlapChanges: 4, FlapWindow: 30 * time.Minute, StormOpens: 20, StormWindow: time.Minute, ReopenWindow: 30 * time.Minute, MaxSnooze: 7 * 24 * time.Hour, DefaultSeverity: "warning"},

@@ -35,6 +35,10 @@ type DeployConfig struct {
 	// Timeout is a run's default limit.
 	Timeout time.Duration  `yaml:"timeout"`
 	Targets []DeployTarget `yaml:"targets"`
+	// Groups name lists of targets deployed one after the other, each
+	// once the one before passed its gate; the first failure stops the
+	// rest.
+	Groups map[string][]string `yaml:"groups"`
 	// FlakeTargets, with a driver, makes a target of each of the flake's
 	// nixosConfigurations (read with nix eval), like this one; {host} in
 	// ssh and in label values is the name. Targets configured by name win.
@@ -126,6 +130,28 @@ func (c *Config) validateDeploy() error {
 	targets := make([]*DeployTarget, 0, len(d.Targets)+1)
 	for i := range d.Targets {
 		targets = append(targets, &d.Targets[i])
+	}
+	for name, members := range d.Groups {
+		switch {
+		case !targetNameRE.MatchString(name):
+			return fmt.Errorf("deploy.groups: %q is not a group name (a-z, 0-9, - and _, up to 32)", name)
+		case len(members) == 0:
+			return fmt.Errorf("deploy.groups.%s: name its targets", name)
+		}
+		for _, m := range members {
+			found := d.FlakeTargets.Driver != "" && hostNameRE.MatchString(m)
+			for _, t := range d.Targets {
+				found = found || t.Name == m
+			}
+			if !found {
+				return fmt.Errorf("deploy.groups.%s: %q is not a target", name, m)
+			}
+		}
+		for _, t := range d.Targets {
+			if t.Name == name {
+				return fmt.Errorf("deploy.groups.%s: a target has that name too", name)
+			}
+		}
 	}
 	if ft := d.FlakeTargets; ft.Driver != "" {
 		if ft.Name != "" || ft.Host != "" {

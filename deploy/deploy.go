@@ -96,7 +96,10 @@ type Plan struct {
 	Commits   []string `json:"commits"`
 	// Rewritten: the branch was force-pushed since opsbot last saw it;
 	// approving needs force.
-	Rewritten      bool      `json:"rewritten,omitempty"`
+	Rewritten bool `json:"rewritten,omitempty"`
+	// Targets are a group's targets, deployed one after the other; Target
+	// is then the group's name.
+	Targets        []string  `json:"targets,omitempty"`
 	SecondApproval bool      `json:"second_approval,omitempty"`
 	RequestedBy    string    `json:"requested_by"`
 	CreatedAt      time.Time `json:"created_at"`
@@ -125,6 +128,8 @@ type Run struct {
 	Outcome    string     `json:"outcome,omitempty"`
 	Output     string     `json:"output,omitempty"`
 	ParentID   int64      `json:"parent_id,omitempty"`
+	// Group is the group whose deploy the run is part of.
+	Group string `json:"group,omitempty"`
 	// Mode is ModeRollbackCommand when the driver's rollback command (the
 	// previous NixOS generation) is run instead of a deploy of To.
 	Mode string `json:"mode,omitempty"`
@@ -178,6 +183,9 @@ type Windows interface {
 type Service struct {
 	Repo    *Repo
 	Targets map[string]*Target
+	// Groups are named lists of targets, deployed one after the other,
+	// each after the previous one passed its gate.
+	Groups map[string][]string
 	// FlakeTargets, if set, is the template of the targets read from the
 	// flake's nixosConfigurations: each name becomes a target like it,
 	// with {host} in SSH and in label values replaced by the name.
@@ -301,6 +309,13 @@ func (s *Service) LoadFlakeTargets(ctx context.Context) error {
 // NewPlan plans a deploy of rev (empty: the branch head) or a rollback to
 // rev (empty: the previous successful revision) of a target.
 func (s *Service) NewPlan(ctx context.Context, kind, target, rev, actor string) (*Plan, error) {
+	members, group := s.Groups[target]
+	if group {
+		if kind != KindDeploy && rev == "" {
+			return nil, refuse("name the revision to roll group %s back to: its targets may run different ones", target)
+		}
+		target = members[0]
+	}
 	t, err := s.target(ctx, target)
 	if err != nil {
 		return nil, err
@@ -336,7 +351,16 @@ func (s *Service) NewPlan(ctx context.Context, kind, target, rev, actor string) 
 			return nil, err
 		}
 	}
-	if p.To == p.From && kind == KindDeploy {
+	if group {
+		p.Target, p.Targets = s.groupName(members), members
+		for _, m := range members {
+			mt, err := s.target(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			p.SecondApproval = p.SecondApproval || mt.SecondApproval
+		}
+	} else if p.To == p.From && kind == KindDeploy {
 		return nil, refuse("%s already runs %s", t.Name, short(p.To))
 	}
 	if p.Commits, err = s.Repo.Log(ctx, p.From, p.To, 20); err != nil {
@@ -370,7 +394,11 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.target(ctx, p.Target)
+	name := p.Target
+	if len(p.Targets) > 0 {
+		name = p.Targets[0]
+	}
+	t, err := s.target(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +422,7 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	}
 	if from, err := s.Store.Deployed(ctx, t.Name, 0); err != nil {
 		return nil, err
-	} else if from != p.From {
+	} else if from != p.From && len(p.Targets) == 0 {
 		return nil, refuse("%s was deployed (to %s) since the plan; ask again", t.Name, short(from))
 	}
 	if rewritten {
@@ -410,8 +438,21 @@ func (s *Service) Approve(ctx context.Context, id int64, approver, origin string
 	case p.Kind == KindRollback && p.Requested == "" && len(t.Driver.Rollback) > 0:
 		r.Mode = ModeRollbackCommand
 	}
+	if len(p.Targets) > 0 {
+		r.Group, r.Target, r.Driver = p.Target, p.Targets[0], t.Driver.Name
+		if r.From, err = s.Store.Deployed(ctx, r.Target, 0); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.begin(ctx, t, r); err != nil {
 		return nil, err
+	}
+	if len(p.Targets) > 1 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runGroup(p, r)
+		}()
 	}
 	return r, nil
 }

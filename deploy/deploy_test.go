@@ -430,3 +430,46 @@ func TestRevertRollback(t *testing.T) {
 		t.Fatalf("message: %s", msg)
 	}
 }
+
+// TestGroups: a group's targets are deployed one after the other, and the
+// first that fails stops the rest.
+func TestGroups(t *testing.T) {
+	cmd := func(argv ...string) deploy.Driver { return deploy.Driver{Name: "command", Deploy: argv} }
+	e := newEnv(t, &deploy.Target{Name: "a", Driver: cmd("true")}, &deploy.Target{Name: "b", Driver: cmd("false")},
+		&deploy.Target{Name: "c", Driver: cmd("echo", "{host}", "{rev}")})
+	e.svc.Groups = map[string][]string{"ok": {"a", "c"}, "bad": {"b", "c"}}
+	c1 := e.origin.commit("1", "one")
+	ctx := context.Background()
+	p, err := e.svc.NewPlan(ctx, deploy.KindDeploy, "ok", "", "alice")
+	if err != nil || p.Target != "ok" || len(p.Targets) != 2 || p.To != c1 {
+		t.Fatalf("plan: %+v %v", p, err)
+	}
+	r, err := e.svc.Approve(ctx, p.ID, "alice", "test", false)
+	if err != nil || r.Target != "a" || r.Group != "ok" {
+		t.Fatalf("approve: %+v %v", r, err)
+	}
+	e.wait(r.ID)
+	var second *deploy.Run
+	for deadline := time.Now().Add(10 * time.Second); second == nil; time.Sleep(20 * time.Millisecond) {
+		if runs, _ := e.svc.Runs(ctx, "c", 1); len(runs) == 1 {
+			second = e.wait(runs[0].ID)
+		} else if time.Now().After(deadline) {
+			t.Fatal("c was not deployed")
+		}
+	}
+	if second.State != deploy.Succeeded || second.Group != "ok" || !strings.Contains(second.Output, "c "+c1) {
+		t.Fatalf("c: %+v\n%s", second, second.Output)
+	}
+	p, _ = e.svc.NewPlan(ctx, deploy.KindDeploy, "bad", c1, "alice")
+	r, _ = e.svc.Approve(ctx, p.ID, "alice", "test", false)
+	if r = e.wait(r.ID); r.State != deploy.Failed {
+		t.Fatalf("b: %+v", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if runs, _ := e.svc.Runs(ctx, "c", 10); len(runs) != 1 {
+		t.Fatalf("c ran after b failed: %+v", runs)
+	}
+	if _, err := e.svc.NewPlan(ctx, deploy.KindRollback, "ok", "", "alice"); err == nil || !strings.Contains(err.Error(), "name the revision") {
+		t.Fatalf("group rollback: %v", err)
+	}
+}

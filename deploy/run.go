@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -384,4 +385,60 @@ func (s *Service) check(ctx context.Context, t *Target, since time.Time) string 
 		}
 	}
 	return ""
+}
+
+func (s *Service) groupName(members []string) string {
+	for name, m := range s.Groups {
+		if slices.Equal(m, members) {
+			return name
+		}
+	}
+	return strings.Join(members, ",")
+}
+
+// runGroup deploys a group's other targets one after the other, each
+// once the one before has succeeded (its gate passed); it stops at the
+// first that did not.
+func (s *Service) runGroup(p *Plan, first *Run) {
+	prev := first
+	for _, name := range p.Targets[1:] {
+		if r := s.await(prev.ID); r == nil || r.State != Succeeded {
+			s.Log.Warn("deploy: group stopped", "group", p.Target, "at", prev.Target, "run", prev.ID)
+			return
+		}
+		ctx := s.ctx
+		t, err := s.target(ctx, name)
+		if err != nil {
+			s.Log.Error("deploy: group", "group", p.Target, "target", name, "err", err)
+			return
+		}
+		r := &Run{Kind: p.Kind, Target: name, Driver: t.Driver.Name, To: p.To, Actor: p.RequestedBy, ApprovedBy: first.ApprovedBy,
+			Origin: fmt.Sprintf("group %s, after run #%d", p.Target, prev.ID), Group: p.Target}
+		if r.From, err = s.Store.Deployed(ctx, name, 0); err == nil {
+			err = s.begin(ctx, t, r)
+		}
+		if err != nil {
+			s.Log.Error("deploy: group", "group", p.Target, "target", name, "err", err)
+			return
+		}
+		prev = r
+	}
+}
+
+// await waits for a run to end; nil when opsbot stops first.
+func (s *Service) await(id int64) *Run {
+	for {
+		r, ch, err := s.Follow(s.ctx, id)
+		if err != nil {
+			return nil
+		}
+		if ch == nil {
+			return r
+		}
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
 }

@@ -14,10 +14,11 @@ import (
 // CreatePlan stores a plan and sets its id.
 func (s *Store) CreatePlan(ctx context.Context, p *deploy.Plan) error {
 	commits, _ := json.Marshal(p.Commits)
+	targets, _ := json.Marshal(p.Targets)
 	res, err := s.w.ExecContext(ctx, `INSERT INTO deploy_plans (kind, target, requested, from_rev, to_rev, commits, rewritten,
-		second_approval, requested_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		second_approval, requested_by, created_at, expires_at, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Kind, p.Target, p.Requested, p.From, p.To, string(commits), p.Rewritten, p.SecondApproval, p.RequestedBy,
-		nanos(p.CreatedAt), nanos(p.ExpiresAt))
+		nanos(p.CreatedAt), nanos(p.ExpiresAt), string(targets))
 	if err != nil {
 		return fmt.Errorf("store: create plan: %w", err)
 	}
@@ -29,14 +30,14 @@ func (s *Store) CreatePlan(ctx context.Context, p *deploy.Plan) error {
 func (s *Store) Plan(ctx context.Context, id int64) (*deploy.Plan, error) {
 	var (
 		p                deploy.Plan
-		commits          string
+		commits, targets string
 		created, expires int64
 		run              sql.NullInt64
 	)
 	err := s.r.QueryRowContext(ctx, `SELECT id, kind, target, requested, from_rev, to_rev, commits, rewritten, second_approval,
-		requested_by, created_at, expires_at, approved_by, run_id FROM deploy_plans WHERE id = ?`, id).Scan(
+		requested_by, created_at, expires_at, approved_by, run_id, targets FROM deploy_plans WHERE id = ?`, id).Scan(
 		&p.ID, &p.Kind, &p.Target, &p.Requested, &p.From, &p.To, &commits, &p.Rewritten, &p.SecondApproval,
-		&p.RequestedBy, &created, &expires, &p.ApprovedBy, &run)
+		&p.RequestedBy, &created, &expires, &p.ApprovedBy, &run, &targets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, deploy.ErrNoPlan
 	}
@@ -44,12 +45,13 @@ func (s *Store) Plan(ctx context.Context, id int64) (*deploy.Plan, error) {
 		return nil, fmt.Errorf("store: plan %d: %w", id, err)
 	}
 	json.Unmarshal([]byte(commits), &p.Commits)
+	json.Unmarshal([]byte(targets), &p.Targets)
 	p.CreatedAt, p.ExpiresAt, p.RunID = fromNanos(created), fromNanos(expires), run.Int64
 	return &p, nil
 }
 
 const runCols = `id, plan_id, kind, target, driver, mode, from_rev, to_rev, actor, origin, approved_by, state, phase,
-	started_at, ended_at, exit_status, outcome, output, parent_id, chat_ref`
+	started_at, ended_at, exit_status, outcome, output, parent_id, chat_ref, group_name`
 
 func scanRun(row rowScanner) (*deploy.Run, error) {
 	var (
@@ -58,7 +60,7 @@ func scanRun(row rowScanner) (*deploy.Run, error) {
 		started                int64
 	)
 	err := row.Scan(&r.ID, &plan, &r.Kind, &r.Target, &r.Driver, &r.Mode, &r.From, &r.To, &r.Actor, &r.Origin, &r.ApprovedBy,
-		&r.State, &r.Phase, &started, &ended, &st, &r.Outcome, &r.Output, &paren, &r.ChatRef)
+		&r.State, &r.Phase, &started, &ended, &st, &r.Outcome, &r.Output, &paren, &r.ChatRef, &r.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +105,9 @@ func (s *Store) StartRun(ctx context.Context, r *deploy.Run, global bool) error 
 		}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO deploy_runs (plan_id, kind, target, driver, mode, from_rev, to_rev, actor, origin,
-		approved_by, state, phase, started_at, parent_id, chat_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		approved_by, state, phase, started_at, parent_id, chat_ref, group_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nullID(r.PlanID), r.Kind, r.Target, r.Driver, r.Mode, r.From, r.To, r.Actor, r.Origin, r.ApprovedBy, r.State, r.Phase,
-		nanos(r.StartedAt), nullID(r.ParentID), r.ChatRef)
+		nanos(r.StartedAt), nullID(r.ParentID), r.ChatRef, r.Group)
 	if err != nil {
 		return fmt.Errorf("store: start run: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -47,6 +48,10 @@ func startBot(cfg *config.Config, svc *ops.Service, deploys *deploy.Service, int
 		for _, t := range cfg.Deploy.Targets {
 			bot.Targets = append(bot.Targets, t.Name)
 		}
+		for g := range cfg.Deploy.Groups {
+			bot.Targets = append(bot.Targets, g)
+		}
+		sort.Strings(bot.Targets)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

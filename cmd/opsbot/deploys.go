@@ -67,6 +67,7 @@ func deployService(cfg *config.Config, st *store.Store, alerts deploy.Alerts, pu
 		}
 		svc.Targets[t.Name] = tg
 	}
+	svc.Groups = cfg.Deploy.Groups
 	if ft := cfg.Deploy.FlakeTargets; ft.Driver != "" {
 		ft.Name = "flake_targets"
 		tg, err := deployTarget(cfg, ft)
