@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -471,5 +474,53 @@ func TestGroups(t *testing.T) {
 	}
 	if _, err := e.svc.NewPlan(ctx, deploy.KindRollback, "ok", "", "alice"); err == nil || !strings.Contains(err.Error(), "name the revision") {
 		t.Fatalf("group rollback: %v", err)
+	}
+}
+
+// TestLimits: the global lock holds every target while one runs; the
+// output kept is capped at its tail; an HTTP check that fails fails the
+// gate.
+func TestLimits(t *testing.T) {
+	var unhealthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if unhealthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	e := newEnv(t,
+		&deploy.Target{Name: "slow", Driver: deploy.Driver{Name: "command", Deploy: []string{"sleep", "1"}}},
+		&deploy.Target{Name: "loud", Driver: deploy.Driver{Name: "command", Deploy: []string{"seq", "1", "100000"}}},
+		&deploy.Target{Name: "web", Driver: deploy.Driver{Name: "command", Deploy: []string{"true"}},
+			Gate: deploy.Gate{Duration: 300 * time.Millisecond, Interval: 50 * time.Millisecond, HTTP: []string{srv.URL}}})
+	e.svc.GlobalLock = true
+	e.svc.HTTP = srv.Client()
+	e.origin.commit("1", "one")
+	ctx := context.Background()
+	p1, _ := e.svc.NewPlan(ctx, deploy.KindDeploy, "slow", "", "alice")
+	p2, _ := e.svc.NewPlan(ctx, deploy.KindDeploy, "loud", "", "bob")
+	r1, err := e.svc.Approve(ctx, p1.ID, "alice", "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Approve(ctx, p2.ID, "bob", "test", false); err == nil || !strings.Contains(err.Error(), "slow is busy") {
+		t.Fatalf("global lock: %v", err)
+	}
+	e.wait(r1.ID)
+	r2, err := e.svc.Approve(ctx, p2.ID, "bob", "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.wait(r2.ID)
+	if r.State != deploy.Succeeded || len(r.Output) > 64<<10+100 || !strings.HasPrefix(r.Output, "[… ") || !strings.HasSuffix(r.Output, "99999\n100000\n") {
+		t.Fatalf("capped output: %d bytes, %q … %q", len(r.Output), r.Output[:60], r.Output[len(r.Output)-20:])
+	}
+	if r = e.deploy(deploy.KindDeploy, "web", "", "alice"); r.State != deploy.Succeeded || !strings.Contains(r.Output, "health gate passed") {
+		t.Fatalf("gate: %+v\n%s", r, r.Output)
+	}
+	unhealthy.Store(true)
+	e.origin.commit("2", "two")
+	if r = e.deploy(deploy.KindDeploy, "web", "", "alice"); r.State != deploy.Failed || !strings.Contains(r.Outcome, "answered 503 Service Unavailable") {
+		t.Fatalf("failing gate: %+v\n%s", r, r.Output)
 	}
 }

@@ -44,7 +44,15 @@ notify:
 	if out, code := p.cli("event", "send", "--source", "backup", "--dedup-key", "restic", "--severity", "critical", "--summary", "backup failed"); code != 0 {
 		t.Fatal(out)
 	}
-	waitMsg("the first page", func(m ntfytest.Message, n int) bool { return n == 1 && m.Priority == 4 })
+	// The first page (the escalation may follow it before a slow test looks).
+	waitFor(t, 15*time.Second, "the first page", func() bool {
+		for _, m := range phone.Messages() {
+			if m.SequenceID == seq {
+				return m.Priority == 4
+			}
+		}
+		return false
+	})
 	waitMsg("the escalation", func(m ntfytest.Message, n int) bool {
 		return m.Priority == 5 && strings.Contains(m.Message, "escalated (step 1)")
 	})
