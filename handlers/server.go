@@ -22,20 +22,16 @@ import (
 	"github.com/opsbot/opsbot/ops"
 )
 
-// Publisher stores events and commands on the bus.
+// Publisher stores events on the bus; commands go through ops.
 type Publisher interface {
 	PublishEvents(ctx context.Context, evs []*incidents.Event, origin string) error
 	// PublishRaw stores a source's payload as it came; evs are its events,
 	// decoded with delivery.
 	PublishRaw(ctx context.Context, source string, body []byte, evs []*incidents.Event, origin, delivery string) error
-	PublishCommand(ctx context.Context, c *incidents.Command) error
 }
 
-// Reader answers queries from the store.
+// Reader lists notices; incidents are read through ops.
 type Reader interface {
-	ListIncidents(ctx context.Context, f incidents.Filter) (incidents.Page, error)
-	Incident(ctx context.Context, id int64) (*incidents.Incident, error)
-	Outcome(ctx context.Context, id string) (incidents.Outcome, bool, error)
 	ListNotices(ctx context.Context, f incidents.NoticeFilter) (incidents.NoticePage, error)
 }
 
