@@ -193,24 +193,47 @@ func (r *Repo) Revert(ctx context.Context, good, dir, message string) (string, e
 		return "", err
 	}
 	defer remove()
-	who := []string{"-c", "user.name=opsbot", "-c", "user.email=opsbot@localhost"}
 	// The tree of good, as a new commit whose parent is the head.
 	if _, err := r.run(ctx, dir, "read-tree", "--reset", "-u", good); err != nil {
 		return "", fmt.Errorf("revert to %s: %w", short(good), err)
 	}
-	if _, err := r.run(ctx, dir, append(who, "commit", "--quiet", "--allow-empty", "-m", message)...); err != nil {
+	id, err := r.commitAndPush(ctx, dir, r.Branch, message, false)
+	if err != nil {
 		return "", fmt.Errorf("revert to %s: %w", short(good), err)
+	}
+	if _, _, err := r.Fetch(ctx); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// CommitFile commits file of the worktree dir and pushes the commit to
+// branch, replacing what the branch had; it returns the commit's id.
+func (r *Repo) CommitFile(ctx context.Context, dir, file, branch, message string) (string, error) {
+	if _, err := r.run(ctx, dir, "add", "--", file); err != nil {
+		return "", err
+	}
+	return r.commitAndPush(ctx, dir, branch, message, true)
+}
+
+// commitAndPush commits what is staged in dir, as opsbot, and pushes it to
+// branch of the repo (with force, replacing the branch).
+func (r *Repo) commitAndPush(ctx context.Context, dir, branch, message string, force bool) (string, error) {
+	who := []string{"-c", "user.name=opsbot", "-c", "user.email=opsbot@localhost"}
+	if _, err := r.run(ctx, dir, append(who, "commit", "--quiet", "--allow-empty", "-m", message)...); err != nil {
+		return "", err
 	}
 	out, err := r.run(ctx, dir, "rev-parse", "HEAD")
 	if err != nil {
 		return "", err
 	}
 	id := strings.TrimSpace(out)
-	if _, err := r.run(ctx, dir, "push", "--quiet", "--", r.URL, id+":refs/heads/"+r.Branch); err != nil {
-		return "", fmt.Errorf("push the revert: %w", err)
+	ref := id + ":refs/heads/" + branch
+	if force {
+		ref = "+" + ref
 	}
-	if _, _, err := r.Fetch(ctx); err != nil {
-		return "", err
+	if _, err := r.run(ctx, dir, "push", "--quiet", "--", r.URL, ref); err != nil {
+		return "", fmt.Errorf("push to %s: %w", branch, err)
 	}
 	return id, nil
 }
