@@ -17,6 +17,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/ops"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 // Client is an API client; Token may be empty for a server without tokens.
@@ -240,4 +241,22 @@ func (c *Client) Run(ctx context.Context, id int64) (*deploy.Run, error) {
 	var r deploy.Run
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/deploys/%d", id), nil, &r)
 	return &r, err
+}
+
+// UpgradePlan starts an upgrade plan; it is being made when this returns.
+func (c *Client) UpgradePlan(ctx context.Context, req handlers.UpgradePlanRequest) (*upgrade.Plan, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var p upgrade.Plan
+	err = c.do(ctx, http.MethodPost, "/api/v1/upgrades/plans", body, &p)
+	return &p, err
+}
+
+// Upgrade returns an upgrade plan.
+func (c *Client) Upgrade(ctx context.Context, id int64) (*upgrade.Plan, error) {
+	var p upgrade.Plan
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/upgrades/plans/%d", id), nil, &p)
+	return &p, err
 }

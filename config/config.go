@@ -39,6 +39,7 @@ type Config struct {
 	Repo         RepoConfig            `yaml:"repo"`
 	Deploy       DeployConfig          `yaml:"deploy"`
 	Kube         KubeConfig            `yaml:"kube"`
+	Upgrade      UpgradeConfig         `yaml:"upgrade"`
 }
 
 // ChatConfig is where people give commands.
@@ -326,6 +327,8 @@ func Default() Config {
 		Store: StoreConfig{Synchronous: "full"},
 		Repo:  RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
 		Kube:  KubeConfig{Poll: 2 * time.Second},
+		Upgrade: UpgradeConfig{Hosts: []string{}, Timeout: time.Hour, Build: []string{"nix", "build", "--no-link", "--json",
+			"{repo_dir}#nixosConfigurations.{host}.config.system.build.toplevel"}},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
 			Targets: []DeployTarget{}, Groups: map[string][]string{}},
 		Chat: ChatConfig{Discord: DiscordBot{GuildIDs: []string{}, ChannelIDs: []string{}, DefaultPermission: "read",
@@ -490,6 +493,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateDeploy(); err != nil {
+		return err
+	}
+	if err := c.validateUpgrade(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

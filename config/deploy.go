@@ -249,3 +249,42 @@ func (c *Config) Secrets() []string {
 	}
 	return kept
 }
+
+// UpgradeConfig is how upgrade plans are made.
+type UpgradeConfig struct {
+	// Hosts are the hosts whose systems are built and compared; none:
+	// upgrades are off.
+	Hosts []string `yaml:"hosts"`
+	// Build builds a host's system and prints nix build --json: an
+	// argument vector with {repo_dir} and {host}.
+	Build []string `yaml:"build"`
+	// Branch, if set, receives a commit of the new flake.lock, pushed;
+	// empty: the lock file is kept in opsbot only.
+	Branch  string        `yaml:"branch"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+func (c *Config) validateUpgrade() error {
+	u := &c.Upgrade
+	if len(u.Hosts) == 0 {
+		return nil
+	}
+	if c.Repo.URL == "" {
+		return errors.New("upgrade.hosts: need repo.url, the flake they are built from")
+	}
+	for _, h := range u.Hosts {
+		if !hostNameRE.MatchString(h) {
+			return fmt.Errorf("upgrade.hosts: %q is not a host name", h)
+		}
+	}
+	if len(u.Build) == 0 || strings.Contains(u.Build[0], "{") {
+		return errors.New("upgrade.build: an argument vector whose program is not a placeholder")
+	}
+	if u.Branch != "" && (!branchRE.MatchString(u.Branch) || u.Branch == c.Repo.Branch) {
+		return fmt.Errorf("upgrade.branch: %q is not a branch name other than repo.branch", u.Branch)
+	}
+	if u.Timeout <= 0 {
+		return errors.New("upgrade.timeout: must be positive")
+	}
+	return nil
+}

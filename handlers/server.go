@@ -143,6 +143,8 @@ func (s *Server) Handler() http.Handler {
 	command("POST /api/v1/deploys/plans/{id}/approve", "deploy approve", s.approvePlan)
 	command("GET /api/v1/deploys", "deploys", s.listRuns)
 	command("GET /api/v1/deploys/{id}", "deploy log", s.getRun)
+	command("POST /api/v1/upgrades/plans", "upgrade plan", s.createUpgradePlan)
+	command("GET /api/v1/upgrades/plans/{id}", "upgrade show", s.getUpgradePlan)
 	command("GET /api/v1/incidents", "incidents", s.listIncidents)
 	command("GET /api/v1/incidents/{id}", "incident show", s.getIncident)
 	command("POST /api/v1/incidents/{id}/{verb}", "incident {verb}", s.incidentCommand)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 // Perm is a permission class; each includes the ones before it.
@@ -94,6 +95,8 @@ type Request struct {
 	Target, Rev string
 	Plan, Run   int64
 	Force       bool
+	// Inputs are the flake inputs of an upgrade plan (none: all).
+	Inputs []string
 }
 
 // Kind classifies a reply.
@@ -145,6 +148,7 @@ type Reply struct {
 	Plan     *deploy.Plan           `json:"plan,omitempty"`
 	Run      *deploy.Run            `json:"run,omitempty"`
 	Runs     []deploy.Run           `json:"runs,omitempty"`
+	Upgrade  *upgrade.Plan          `json:"upgrade,omitempty"`
 }
 
 func fail(k Kind, format string, args ...any) Reply {
@@ -210,6 +214,8 @@ type Service struct {
 	Now   func() time.Time
 	// Deploys runs deploys; nil: none configured.
 	Deploys Deployer
+	// Upgrades plans upgrades; nil: none configured.
+	Upgrades Upgrader
 }
 
 // command is one command's definition.
@@ -251,6 +257,9 @@ func table() map[string]command {
 		commands[string(v)] = act(v)
 	}
 	for name, c := range deployCommands() {
+		commands[name] = c
+	}
+	for name, c := range upgradeCommands() {
 		commands[name] = c
 	}
 	return commands

@@ -29,6 +29,9 @@ import (
 type Plan struct {
 	ID        int64     `json:"id"`
 	CreatedAt time.Time `json:"created_at"`
+	// State is planning, ready or failed (with Error).
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
 	// Head is the branch head the plan starts from; Inputs the inputs
 	// asked for (none: all).
 	Head        string   `json:"head"`

@@ -5,84 +5,26 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opsbot/opsbot/deploy"
+	"github.com/opsbot/opsbot/internal/flaketest"
 )
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// repo makes a git repo in dir from files.
-func repo(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	os.MkdirAll(dir, 0o755)
-	git(t, dir, "init", "-q", "-b", "main")
-	commit(t, dir, files, "init")
-}
-
-func commit(t *testing.T, dir string, files map[string]string, msg string) {
-	t.Helper()
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git(t, dir, "add", ".")
-	git(t, dir, "commit", "-q", "-m", msg)
-}
-
-func testdata(t *testing.T, name string) string {
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // TestPlan: real nix updates a flake with local git inputs, builds the
 // hosts' old and new systems and diffs their closures; the lock diff, the
 // version changes and the impact (reboot, k3s restart, a service) come
 // from nix's own output.
 func TestPlan(t *testing.T) {
-	if _, err := exec.LookPath("nix"); err != nil {
-		if os.Getenv("OPSBOT_REQUIRE_REAL") != "" {
-			t.Fatal("nix is not installed (apt-get install nix-bin)")
-		}
-		t.Skip("nix is not installed")
-	}
-	t.Setenv("NIX_CONFIG", "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =")
-	dir := t.TempDir()
-	pkgs, tools, host := filepath.Join(dir, "pkgs"), filepath.Join(dir, "tools"), filepath.Join(dir, "host")
-	repo(t, pkgs, map[string]string{"flake.nix": testdata(t, "pkgs/flake.nix"),
-		"versions.json": `{"kernel": "6.1.1", "k3s": "1.28.1", "hello": "2.12", "nginxUnitBytes": 10240}`})
-	repo(t, tools, map[string]string{"flake.nix": `{ outputs = { self }: { }; }`})
-	flake := strings.NewReplacer("@PKGS@", pkgs, "@TOOLS@", tools).Replace(testdata(t, "host/flake.nix"))
-	repo(t, host, map[string]string{"flake.nix": flake})
-	lock := exec.Command("nix", "flake", "lock")
-	lock.Dir = host
-	if out, err := lock.CombinedOutput(); err != nil {
-		t.Fatalf("nix flake lock: %v\n%s", err, out)
-	}
-	commit(t, host, nil, "flake.lock")
-	git(t, host, "config", "receive.denyCurrentBranch", "updateInstead")
+	flaketest.Nix(t)
+	r := flaketest.New(t)
+	dir, host, pkgs := t.TempDir(), r.Host, r.Pkgs
+	git := flaketest.Git
 	oldPkgs := git(t, pkgs, "rev-parse", "HEAD")
-	commit(t, pkgs, map[string]string{"versions.json": `{"kernel": "6.1.2", "k3s": "1.28.2", "hello": "2.12", "nginxUnitBytes": 40960}`}, "v2")
-	newPkgs := git(t, pkgs, "rev-parse", "HEAD")
+	newPkgs := r.Bump(t)
 
 	p := &Planner{
 		Repo:    &deploy.Repo{URL: host, Branch: "main", Dir: filepath.Join(dir, "data", "repo"), Timeout: time.Minute},

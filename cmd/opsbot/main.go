@@ -34,6 +34,7 @@ commands:
   rollback    roll a target back: rollback TARGET [REV]
   deploys     the runs of deploys and rollbacks: deploys [TARGET]
   deploy-log  a run's output: deploy-log RUN [--follow]
+  upgrade     plan an upgrade of the flake: upgrade plan [INPUT...], upgrade show PLAN
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -74,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = deploysCmd(ctx, args[1:], stdout, stderr)
 	case "deploy-log":
 		err = deployLogCmd(ctx, args[1:], stdout, stderr)
+	case "upgrade":
+		err = upgradeCmd(ctx, args[1:], stdout, stderr)
 	case "maintenance":
 		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":

@@ -266,6 +266,14 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 		}
 		service.Deploys = deploys
 		log.Info("deploys", "repo", cfg.Repo.URL, "branch", cfg.Repo.Branch, "targets", len(deploys.Targets))
+		if upgrades := upgradeService(cfg, deploys.Repo, st, log); upgrades != nil {
+			if err := upgrades.Start(context.Background()); err != nil {
+				return err
+			}
+			service.Upgrades = upgrades
+			log.Info("upgrade plans", "hosts", strings.Join(cfg.Upgrade.Hosts, " "), "branch", cfg.Upgrade.Branch)
+			defer upgrades.Stop()
+		}
 		// Runs in progress are interrupted before the reducer drains.
 		defer func() {
 			deploys.Stop()

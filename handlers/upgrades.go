@@ -1,0 +1,43 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/opsbot/opsbot/ops"
+)
+
+// UpgradePlanRequest is the body of POST /api/v1/upgrades/plans.
+type UpgradePlanRequest struct {
+	// Inputs to update; none: all.
+	Inputs []string `json:"inputs,omitempty"`
+	Actor  string   `json:"actor,omitempty"`
+}
+
+func (s *Server) createUpgradePlan(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req UpgradePlanRequest
+	if len(body) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	actingFor(r, &c, req.Actor)
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade plan", Inputs: req.Inputs})
+	// 202: the plan is being made; GET it until it is ready.
+	reply(w, rep, func() { writeJSON(w, http.StatusAccepted, rep.Upgrade) })
+}
+
+func (s *Server) getUpgradePlan(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "not an upgrade plan id")
+		return
+	}
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade show", Plan: id})
+	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Upgrade) })
+}
