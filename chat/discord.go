@@ -21,6 +21,7 @@ import (
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/ops"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 // Grants say what Discord users may do: by user id, by role id (the
@@ -166,11 +167,16 @@ func (b *Bot) open() error {
 // deploys are configured.
 func (b *Bot) commands() []*discordgo.ApplicationCommand {
 	cmds := append([]*discordgo.ApplicationCommand{}, Commands...)
+	extra := []*discordgo.ApplicationCommand{}
 	if b.Ops.Deploys != nil {
-		for _, c := range deployCommands(b.Targets) {
-			c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
-			cmds = append(cmds, c)
-		}
+		extra = append(extra, deployCommands(b.Targets)...)
+	}
+	if b.Ops.Upgrades != nil {
+		extra = append(extra, upgradeCommands()...)
+	}
+	for _, c := range extra {
+		c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
+		cmds = append(cmds, c)
 	}
 	return cmds
 }
@@ -259,6 +265,12 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 				if v, isNum := o.Value.(float64); isNum {
 					r.Run = int64(v)
 				}
+			case "plan":
+				if v, isNum := o.Value.(float64); isNum {
+					r.Plan = int64(v)
+				}
+			case "inputs":
+				r.Inputs = strings.Fields(o.StringValue())
 			}
 		}
 		switch r.Command {
@@ -266,6 +278,8 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 			r.Command = "maintenance start"
 		case "deploy-log":
 			r.Command = "deploy log"
+		case "upgrade-plan", "upgrade-show":
+			r.Command = strings.Replace(r.Command, "-", " ", 1)
 		}
 		if !ops.Known(r.Command) || r.Command == "approve" {
 			return r, "", false
@@ -364,11 +378,18 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 	var rep ops.Reply
 	defer func() {
 		// An approved run is followed in a message of its own.
-		if !rep.Kind.Failed() && rep.Run != nil && req.Command == "approve" {
+		switch {
+		case !rep.Kind.Failed() && rep.Run != nil && req.Command == "approve":
 			b.running.Add(1)
 			go func() {
 				defer b.running.Done()
 				b.follow(rep.Run.ID, i.ChannelID)
+			}()
+		case !rep.Kind.Failed() && rep.Upgrade != nil && rep.Upgrade.State == upgrade.Planning:
+			b.running.Add(1)
+			go func() {
+				defer b.running.Done()
+				b.followUpgrade(rep.Upgrade.ID, i.ChannelID)
 			}()
 		}
 	}()
@@ -450,6 +471,13 @@ func render(req ops.Request, rep ops.Reply, i *discordgo.Interaction, quiet bool
 		a.embeds = []*discordgo.MessageEmbed{runsEmbed(rep.Runs)}
 	case req.Command == "deploy log" && rep.Run != nil:
 		a.embeds = []*discordgo.MessageEmbed{runEmbed(rep.Run)}
+	case rep.Upgrade != nil:
+		m := upgradeMessage(rep.Upgrade)
+		a.embeds = m.Embeds
+		if len(m.Files) > 0 {
+			// An answer carries no file here: the start of the report.
+			a.embeds[0].Description += "\n```\n" + truncate(rep.Upgrade.Report(), 2800) + "\n```\nThe whole plan: opsbot upgrade show " + fmt.Sprint(rep.Upgrade.ID)
+		}
 	case rep.Page != nil:
 		a.embeds = []*discordgo.MessageEmbed{listEmbed(req, rep.Page)}
 	case rep.Status != nil:

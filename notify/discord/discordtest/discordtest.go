@@ -8,6 +8,7 @@ package discordtest
 
 import (
 	"encoding/json"
+	"io"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,8 @@ type Message struct {
 	Embeds     []json.RawMessage `json:"embeds"`
 	Components []json.RawMessage `json:"components"`
 	Edits      int               `json:"-"`
+	// Files are the attachments, by name.
+	Files map[string]string `json:"-"`
 }
 
 // Server is the fake Discord.
@@ -111,7 +114,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Embeds     []json.RawMessage `json:"embeds"`
 		Components []json.RawMessage `json:"components"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	var payload io.Reader = r.Body
+	files := map[string]string{}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		// A message with attachments: the JSON is the payload_json part.
+		if err := r.ParseMultipartForm(8 << 20); err != nil {
+			fail(w, http.StatusBadRequest, "Invalid Form Body: "+err.Error())
+			return
+		}
+		payload = strings.NewReader(r.FormValue("payload_json"))
+		for _, fhs := range r.MultipartForm.File {
+			for _, fh := range fhs {
+				f, _ := fh.Open()
+				b, _ := io.ReadAll(f)
+				f.Close()
+				files[fh.Filename] = string(b)
+			}
+		}
+	}
+	if err := json.NewDecoder(payload).Decode(&body); err != nil {
 		fail(w, http.StatusBadRequest, "Invalid Form Body: "+err.Error())
 		return
 	}
@@ -149,6 +170,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		msg.Components = body.Components
 	}
 	msg.Content = body.Content
+	if len(files) > 0 {
+		msg.Files = files
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(msg)
 }
