@@ -8,8 +8,8 @@ package discordtest
 
 import (
 	"encoding/json"
-	"io"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
