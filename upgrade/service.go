@@ -85,8 +85,26 @@ func (s *Service) NewPlan(ctx context.Context, inputs []string, actor string) (*
 	return p, nil
 }
 
+// MakeNow makes a plan of every input and returns it when it is made
+// (ready or failed), for a scheduled report.
+func (s *Service) MakeNow(ctx context.Context, actor string) (*Plan, error) {
+	s.mu.Lock()
+	if s.busy {
+		s.mu.Unlock()
+		return nil, &deploy.Refusal{Msg: "an upgrade plan is being made already"}
+	}
+	p := &Plan{CreatedAt: s.Planner.Now().UTC(), State: Planning, RequestedBy: actor}
+	if err := s.Store.CreateUpgradePlan(ctx, p); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.busy = true
+	s.mu.Unlock()
+	return s.make(p), nil
+}
+
 // make makes a plan and stores what came of it.
-func (s *Service) make(p *Plan) {
+func (s *Service) make(p *Plan) *Plan {
 	defer func() { s.mu.Lock(); s.busy = false; s.mu.Unlock() }()
 	made, err := s.Planner.NewPlan(s.ctx, p.Requested, p.RequestedBy)
 	if err != nil {
@@ -100,6 +118,7 @@ func (s *Service) make(p *Plan) {
 	if err := s.Store.UpdateUpgradePlan(context.WithoutCancel(s.ctx), p); err != nil {
 		s.Log.Error("upgrade: store the plan", "plan", p.ID, "err", err)
 	}
+	return p
 }
 
 // Plan returns a stored plan.

@@ -268,3 +268,18 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// PostReport posts a report: its title and summary, the whole body
+// attached as a file.
+func (n *Notifier) PostReport(ctx context.Context, title, summary, body, file string) error {
+	embeds := []*discordgo.MessageEmbed{{Title: truncate(title, 256), Description: truncate(summary, 4000), Color: blue}}
+	files := []*discordgo.File{{Name: file, ContentType: "text/plain", Reader: strings.NewReader(body)}}
+	opt := discordgo.WithContext(ctx)
+	var err error
+	if n.ChannelID != "" {
+		_, err = n.Session.ChannelMessageSendComplex(n.ChannelID, &discordgo.MessageSend{Embeds: embeds, Files: files}, opt)
+	} else {
+		_, err = n.Session.WebhookExecute(n.WebhookID, n.WebhookToken, true, &discordgo.WebhookParams{Embeds: embeds, Files: files}, opt)
+	}
+	return classify(err)
+}

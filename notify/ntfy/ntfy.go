@@ -174,3 +174,17 @@ func (n *Notifier) do(ctx context.Context, method, u string, body []byte, notFou
 	}
 	return &notify.PermanentError{Err: fmt.Errorf("ntfy %s %s: %s: %s", method, req.URL.Path, resp.Status, strings.TrimSpace(string(msg)))}
 }
+
+// PostReport publishes a report's title and summary, with a link to the
+// whole of it (none without a public URL).
+func (n *Notifier) PostReport(ctx context.Context, title, summary, link string) error {
+	m := Message{Topic: n.Topic, Title: title, Message: summary, Priority: 3, Tags: []string{"clipboard"}, Click: link}
+	if len(m.Message) > MaxMessage {
+		m.Message = m.Message[:MaxMessage-3] + "..."
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return n.do(ctx, http.MethodPost, strings.TrimSuffix(n.URL, "/")+"/", body, false)
+}
