@@ -17,6 +17,7 @@ import (
 	"github.com/opsbot/opsbot/handlers"
 	"github.com/opsbot/opsbot/incidents"
 	"github.com/opsbot/opsbot/ops"
+	"github.com/opsbot/opsbot/report"
 	"github.com/opsbot/opsbot/upgrade"
 )
 
@@ -259,4 +260,27 @@ func (c *Client) Upgrade(ctx context.Context, id int64) (*upgrade.Plan, error) {
 	var p upgrade.Plan
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/upgrades/plans/%d", id), nil, &p)
 	return &p, err
+}
+
+// StartReport starts the upgrade report.
+func (c *Client) StartReport(ctx context.Context) (*report.Report, error) {
+	var r report.Report
+	err := c.do(ctx, http.MethodPost, "/api/v1/reports/upgrade", nil, &r)
+	return &r, err
+}
+
+// Reports lists reports, newest first.
+func (c *Client) Reports(ctx context.Context, limit int) ([]report.Report, error) {
+	var out struct {
+		Reports []report.Report `json:"reports"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/reports?limit="+strconv.Itoa(max(limit, 1)), nil, &out)
+	return out.Reports, err
+}
+
+// Report returns a report.
+func (c *Client) Report(ctx context.Context, id int64) (*report.Report, error) {
+	var r report.Report
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/reports/%d", id), nil, &r)
+	return &r, err
 }

@@ -4,6 +4,9 @@
 package config
 
 import (
+	// CRON_TZ zones work without the system's zone files.
+	_ "time/tzdata"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -40,6 +43,7 @@ type Config struct {
 	Deploy       DeployConfig          `yaml:"deploy"`
 	Kube         KubeConfig            `yaml:"kube"`
 	Upgrade      UpgradeConfig         `yaml:"upgrade"`
+	Reports      ReportsConfig         `yaml:"reports"`
 }
 
 // ChatConfig is where people give commands.
@@ -324,9 +328,10 @@ func Default() Config {
 			DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, AckWait: 10 * time.Second,
 			BatchSize: 256, PublishTimeout: 5 * time.Second,
 		},
-		Store: StoreConfig{Synchronous: "full"},
-		Repo:  RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
-		Kube:  KubeConfig{Poll: 2 * time.Second},
+		Store:   StoreConfig{Synchronous: "full"},
+		Repo:    RepoConfig{Branch: "main", Timeout: 2 * time.Minute},
+		Kube:    KubeConfig{Poll: 2 * time.Second},
+		Reports: ReportsConfig{Upgrade: UpgradeReportConfig{Schedule: "CRON_TZ=UTC 0 6 * * 1", Targets: []string{}}},
 		Upgrade: UpgradeConfig{Hosts: []string{}, Timeout: time.Hour, Build: []string{"nix", "build", "--no-link", "--json",
 			"{repo_dir}#nixosConfigurations.{host}.config.system.build.toplevel"}},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
@@ -496,6 +501,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateUpgrade(); err != nil {
+		return err
+	}
+	if err := c.validateReports(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -141,5 +142,30 @@ func TestREADMEConfig(t *testing.T) {
 		if err := cfg.validateDeploy(); err != nil {
 			t.Errorf("%v in:\n%s", err, b[1])
 		}
+	}
+}
+
+// TestCronTimeZones: a schedule's CRON_TZ is its time zone.
+func TestCronTimeZones(t *testing.T) {
+	from := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) // a Sunday
+	for spec, want := range map[string]string{
+		"CRON_TZ=UTC 0 6 * * 1":              "2026-11-23T06:00:00Z",
+		"CRON_TZ=Europe/Berlin 0 6 * * 1":    "2026-11-23T05:00:00Z",
+		"CRON_TZ=America/New_York 0 6 * * 1": "2026-11-23T11:00:00Z",
+		"@weekly":                            "2026-11-29T00:00:00Z",
+	} {
+		s, err := CronParser.Parse(spec)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if got := s.Next(from).UTC().Format(time.RFC3339); got != want {
+			t.Errorf("%s: next %s, want %s", spec, got, want)
+		}
+	}
+	cfg := Default()
+	cfg.Reports.Upgrade.Enabled, cfg.Reports.Upgrade.Schedule = true, "CRON_TZ=Mars/Olympus 0 6 * * 1"
+	cfg.Upgrade.Hosts, cfg.Repo.URL = []string{"web"}, "/srv/infra"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "reports.upgrade.schedule") {
+		t.Fatalf("a bad zone: %v", err)
 	}
 }

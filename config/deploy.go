@@ -288,3 +288,43 @@ func (c *Config) validateUpgrade() error {
 	}
 	return nil
 }
+
+// ReportsConfig are the scheduled reports.
+type ReportsConfig struct {
+	Upgrade UpgradeReportConfig `yaml:"upgrade"`
+}
+
+// UpgradeReportConfig is the scheduled upgrade report (needs upgrade.hosts).
+type UpgradeReportConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Schedule is a cron spec; CRON_TZ=Zone in front sets its time zone.
+	Schedule string `yaml:"schedule"`
+	// Targets are the notification targets it is posted to; none: all.
+	Targets []string `yaml:"targets"`
+}
+
+func (c *Config) validateReports() error {
+	u := &c.Reports.Upgrade
+	if !u.Enabled {
+		return nil
+	}
+	if len(c.Upgrade.Hosts) == 0 {
+		return errors.New("reports.upgrade: needs upgrade.hosts (and repo.url)")
+	}
+	if _, err := CronParser.Parse(u.Schedule); err != nil {
+		return fmt.Errorf("reports.upgrade.schedule: %w", err)
+	}
+	known := map[string]bool{}
+	for _, t := range c.Notify.Ntfy {
+		known[t.Name] = true
+	}
+	for _, t := range c.Notify.Discord {
+		known[t.Name] = true
+	}
+	for _, t := range u.Targets {
+		if !known[t] {
+			return fmt.Errorf("reports.upgrade.targets: %q is not a notify target", t)
+		}
+	}
+	return nil
+}

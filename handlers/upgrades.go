@@ -41,3 +41,29 @@ func (s *Server) getUpgradePlan(w http.ResponseWriter, r *http.Request, c ops.Ca
 	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade show", Plan: id})
 	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Upgrade) })
 }
+
+func (s *Server) startReport(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	actingFor(r, &c, "")
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "report now"})
+	reply(w, rep, func() { writeJSON(w, http.StatusAccepted, rep.Report) })
+}
+
+func (s *Server) listReports(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	_, limit, err := pageParams(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "reports", Limit: limit})
+	reply(w, rep, func() { writeJSON(w, http.StatusOK, map[string]any{"reports": rep.ReportList}) })
+}
+
+func (s *Server) getReport(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "not a report id")
+		return
+	}
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "report show", Run: id})
+	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Report) })
+}

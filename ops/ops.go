@@ -16,6 +16,7 @@ import (
 
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/report"
 	"github.com/opsbot/opsbot/upgrade"
 )
 
@@ -138,17 +139,19 @@ type Reply struct {
 	Message string `json:"message"`
 	EventID string `json:"event_id,omitempty"`
 	// Outcome is what the reducer did ("acknowledged").
-	Outcome  string                 `json:"outcome,omitempty"`
-	Incident *incidents.Incident    `json:"incident,omitempty"`
-	Page     *incidents.Page        `json:"page,omitempty"`
-	Window   *incidents.Window      `json:"window,omitempty"`
-	Windows  []incidents.Window     `json:"windows,omitempty"`
-	Audit    []incidents.AuditEntry `json:"audit,omitempty"`
-	Status   *Status                `json:"status,omitempty"`
-	Plan     *deploy.Plan           `json:"plan,omitempty"`
-	Run      *deploy.Run            `json:"run,omitempty"`
-	Runs     []deploy.Run           `json:"runs,omitempty"`
-	Upgrade  *upgrade.Plan          `json:"upgrade,omitempty"`
+	Outcome    string                 `json:"outcome,omitempty"`
+	Incident   *incidents.Incident    `json:"incident,omitempty"`
+	Page       *incidents.Page        `json:"page,omitempty"`
+	Window     *incidents.Window      `json:"window,omitempty"`
+	Windows    []incidents.Window     `json:"windows,omitempty"`
+	Audit      []incidents.AuditEntry `json:"audit,omitempty"`
+	Status     *Status                `json:"status,omitempty"`
+	Plan       *deploy.Plan           `json:"plan,omitempty"`
+	Run        *deploy.Run            `json:"run,omitempty"`
+	Runs       []deploy.Run           `json:"runs,omitempty"`
+	Upgrade    *upgrade.Plan          `json:"upgrade,omitempty"`
+	Report     *report.Report         `json:"report,omitempty"`
+	ReportList []report.Report        `json:"reports,omitempty"`
 }
 
 func fail(k Kind, format string, args ...any) Reply {
@@ -216,6 +219,9 @@ type Service struct {
 	Deploys Deployer
 	// Upgrades plans upgrades; nil: none configured.
 	Upgrades Upgrader
+	// Reporter makes reports, Reports keeps them; nil: none.
+	Reporter Reporter
+	Reports  ReportStore
 }
 
 // command is one command's definition.
@@ -260,6 +266,9 @@ func table() map[string]command {
 		commands[name] = c
 	}
 	for name, c := range upgradeCommands() {
+		commands[name] = c
+	}
+	for name, c := range reportCommands() {
 		commands[name] = c
 	}
 	return commands
@@ -485,3 +494,5 @@ func (s *Service) Await(ctx context.Context, id string, result <-chan incidents.
 		return o, ok && err == nil
 	}
 }
+
+func itoa(n int64) string { return fmt.Sprint(n) }

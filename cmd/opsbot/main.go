@@ -35,6 +35,8 @@ commands:
   deploys     the runs of deploys and rollbacks: deploys [TARGET]
   deploy-log  a run's output: deploy-log RUN [--follow]
   upgrade     plan an upgrade of the flake: upgrade plan [INPUT...], upgrade show PLAN
+  report      the upgrade report: report upgrade --now, report show ID
+  reports     the reports made
   event       send an event (event send), from scripts, hooks and cron
   bench       measure a running opsbot (bench ingest)
   version     print the version
@@ -77,6 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = deployLogCmd(ctx, args[1:], stdout, stderr)
 	case "upgrade":
 		err = upgradeCmd(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = reportCmd(ctx, args[1:], stdout, stderr)
+	case "reports":
+		err = reportsCmd(ctx, args[1:], stdout, stderr)
 	case "maintenance":
 		err = maintenanceCmd(ctx, args[1:], stdout, stderr)
 	case "notices":

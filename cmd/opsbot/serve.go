@@ -164,7 +164,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	}
 	service := &ops.Service{
 		Log: log, Publisher: b, Reader: st, Waiter: results, WaitTimeout: cfg.HTTP.WaitTimeout, Rules: rules, NewID: newID,
-		Silencer: silencer, Windows: st, Audit: st, Ready: ready,
+		Silencer: silencer, Windows: st, Audit: st, Ready: ready, Reports: st,
 	}
 	api := &handlers.Server{
 		Log: log, Publisher: b, Reader: st, Waiter: results, Metrics: metrics, Ready: ready, Ops: service,
@@ -272,7 +272,27 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 			}
 			service.Upgrades = upgrades
 			log.Info("upgrade plans", "hosts", strings.Join(cfg.Upgrade.Hosts, " "), "branch", cfg.Upgrade.Branch)
-			defer upgrades.Stop()
+			if err := st.FailUnfinishedReports(context.Background(), "opsbot stopped while the report was being made"); err != nil {
+				return err
+			}
+			rep := reporter(cfg, upgrades, st, notifyTargets, b, log)
+			service.Reporter = rep
+			stopSchedule := func() <-chan struct{} { return nil }
+			if cfg.Reports.Upgrade.Enabled {
+				if stopSchedule, err = scheduleReport(cfg, rep, log); err != nil {
+					return err
+				}
+			}
+			// No new report; the plan being made is stopped, which ends a
+			// report being made; then both are waited for.
+			defer func() {
+				done := stopSchedule()
+				upgrades.Stop()
+				if done != nil {
+					<-done
+				}
+				rep.Wait()
+			}()
 		}
 		// Runs in progress are interrupted before the reducer drains.
 		defer func() {

@@ -8,14 +8,20 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/opsbot/opsbot/config"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/handlers"
+	"github.com/opsbot/opsbot/notify"
+	"github.com/opsbot/opsbot/report"
 	"github.com/opsbot/opsbot/store"
 	"github.com/opsbot/opsbot/upgrade"
+	"github.com/robfig/cron/v3"
 )
 
 // upgradeService builds the upgrade planner; nil when upgrades are off.
@@ -80,4 +86,127 @@ func upgradeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprint(stdout, p.Report())
 	return nil
+}
+
+// reporter builds the upgrade report, posted to the notify targets (those
+// named in reports.upgrade.targets, or all); nil when upgrades are off.
+func reporter(cfg *config.Config, plans *upgrade.Service, st *store.Store, targets map[string]notify.Target, pub report.Publisher, log *slog.Logger) *report.Reporter {
+	if plans == nil {
+		return nil
+	}
+	r := &report.Reporter{Planner: plans, Sources: st, Store: st, Publisher: pub, PublicURL: cfg.HTTP.PublicURL, Log: log, Now: time.Now,
+		Posters: map[string]report.Poster{}, Pushers: map[string]report.Pusher{}}
+	want := func(name string) bool {
+		return len(cfg.Reports.Upgrade.Targets) == 0 || slices.Contains(cfg.Reports.Upgrade.Targets, name)
+	}
+	for name, t := range targets {
+		if !want(name) {
+			continue
+		}
+		switch n := t.Notifier.(type) {
+		case report.Poster:
+			r.Posters[name] = n
+		case report.Pusher:
+			r.Pushers[name] = n
+		}
+	}
+	return r
+}
+
+// scheduleReport runs the upgrade report on its schedule (a failing run
+// is the report's incident); stop ends the schedule, and what it returns
+// is closed once a run in progress has ended.
+func scheduleReport(cfg *config.Config, r *report.Reporter, log *slog.Logger) (stop func() <-chan struct{}, err error) {
+	c := cron.New(cron.WithParser(config.CronParser), cron.WithLogger(cronLog{log}))
+	job := cron.NewChain(cron.Recover(cronLog{log}), cron.SkipIfStillRunning(cronLog{log})).Then(cron.FuncJob(func() {
+		if _, err := r.Run(context.Background(), "schedule"); err != nil {
+			log.Error("upgrade report", "err", err)
+		}
+	}))
+	id, err := c.AddJob(cfg.Reports.Upgrade.Schedule, job)
+	if err != nil {
+		return nil, err
+	}
+	c.Start()
+	log.Info("upgrade report scheduled", "schedule", cfg.Reports.Upgrade.Schedule, "next", c.Entry(id).Next)
+	return func() <-chan struct{} { return c.Stop().Done() }, nil
+}
+
+// reportCmd is "opsbot report upgrade --now" and "opsbot report show ID".
+func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "upgrade" && args[0] != "show") {
+		return usageError("report upgrade --now | report show ID")
+	}
+	fs := flag.NewFlagSet("report "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := apiFlag(fs)
+	now := fs.Bool("now", false, "make the report now")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	c := api()
+	var id int64
+	if args[0] == "upgrade" {
+		if !*now || len(pos) > 0 {
+			return usageError("report upgrade --now makes the upgrade report now; the schedule makes the others")
+		}
+		r, err := c.StartReport(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "upgrade report %d is being made\n", r.ID)
+		id = r.ID
+	} else if len(pos) != 1 {
+		return usageError("report show takes a report id")
+	} else if id, err = strconv.ParseInt(pos[0], 10, 64); err != nil {
+		return usageError("report show takes a report id")
+	}
+	for {
+		r, err := c.Report(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.State != report.Running {
+			if r.State == report.Failed {
+				return errors.New(r.Summary)
+			}
+			fmt.Fprintln(stdout, r.Summary)
+			if len(r.Posted) > 0 {
+				fmt.Fprintf(stdout, "posted to %s\n", strings.Join(r.Posted, ", "))
+			}
+			if len(r.Unposted) > 0 {
+				fmt.Fprintf(stdout, "could not be posted to %s (see opsbot's log)\n", strings.Join(r.Unposted, ", "))
+			}
+			fmt.Fprint(stdout, "\n"+r.Body)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func reportsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reports", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := apiFlag(fs)
+	limit := fs.Int("limit", 20, "how many reports")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError("reports takes only flags")
+	}
+	list, err := api().Reports(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWHEN\tSTATE\tSUMMARY")
+	for _, r := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.CreatedAt.Local().Format(time.DateTime), r.State, oneLine(r.Summary, 100))
+	}
+	return tw.Flush()
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opsbot/opsbot/internal/flaketest"
+	"github.com/opsbot/opsbot/notify/ntfy/ntfytest"
 )
 
 // TestUpgradePlan: "opsbot upgrade plan" through the built binary: real
@@ -42,5 +44,51 @@ upgrade:
 	}
 	if out, _ = p.cli("audit"); !contains(out, "upgrade plan") {
 		t.Fatalf("audit: %s", out)
+	}
+}
+
+// TestUpgradeReport: the scheduled report through the built binary, posted
+// to ntfy with a link, listed and shown; and made at once on request.
+func TestUpgradeReport(t *testing.T) {
+	flaketest.Nix(t)
+	r := flaketest.New(t)
+	r.Bump(t)
+	phone := ntfytest.New("")
+	defer phone.Close()
+	dir := t.TempDir()
+	base := fmt.Sprintf(`repo:
+  url: %s
+upgrade:
+  hosts: [web]
+notify:
+  ntfy:
+%s`, r.Host, ntfyTarget("phone", phone.URL))
+	p := start(t, writeConfig(t, dir, base+`reports:
+  upgrade:
+    enabled: true
+    schedule: "@every 2s"
+`))
+	if !strings.Contains(p.log(), `msg="upgrade report scheduled" schedule="@every 2s"`) {
+		t.Fatalf("log:\n%s", p.log())
+	}
+	waitFor(t, 30*time.Second, "the scheduled report on the phone", func() bool {
+		for _, m := range phone.Messages() {
+			if strings.HasPrefix(m.Title, "Upgrade report 1") && strings.Contains(m.Message, "web: reboot") {
+				return true
+			}
+		}
+		return false
+	})
+	if out, code := p.cli("reports"); code != 0 || !contains(out, "done", "upgrade plan") {
+		t.Fatalf("reports (%d): %s", code, out)
+	}
+	if out, code := p.cli("report", "show", "1"); code != 0 || !contains(out, "posted to phone", "web: reboot; k3s restart; restarts nginx.service",
+		"Outdated container images (version-checker)", "Hosts that drift from the repo") {
+		t.Fatalf("report show (%d): %s", code, out)
+	}
+	p.stop()
+	p = start(t, writeConfig(t, dir, base))
+	if out, code := p.cli("report", "upgrade", "--now"); code != 0 || !contains(out, "is being made", "posted to phone", "web: reboot") {
+		t.Fatalf("report --now (%d): %s", code, out)
 	}
 }
