@@ -208,12 +208,13 @@ func (r *Repo) Revert(ctx context.Context, good, dir, message string) (string, e
 }
 
 // CommitFile commits file of the worktree dir and pushes the commit to
-// branch, replacing what the branch had; it returns the commit's id.
-func (r *Repo) CommitFile(ctx context.Context, dir, file, branch, message string) (string, error) {
+// branch, with force replacing what the branch had, without only as a
+// fast-forward; it returns the commit's id.
+func (r *Repo) CommitFile(ctx context.Context, dir, file, branch, message string, force bool) (string, error) {
 	if _, err := r.run(ctx, dir, "add", "--", file); err != nil {
 		return "", err
 	}
-	return r.commitAndPush(ctx, dir, branch, message, true)
+	return r.commitAndPush(ctx, dir, branch, message, force)
 }
 
 // commitAndPush commits what is staged in dir, as opsbot, and pushes it to

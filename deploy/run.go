@@ -442,3 +442,25 @@ func (s *Service) await(id int64) *Run {
 		}
 	}
 }
+
+// RunNow deploys rev to a target without a plan (its approval was given
+// for something larger, such as an upgrade), and returns the run when it
+// has ended, its gate included.
+func (s *Service) RunNow(ctx context.Context, target, rev, actor, origin string) (*Run, error) {
+	t, err := s.target(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	from, err := s.Store.Deployed(ctx, t.Name, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Kind: KindDeploy, Target: t.Name, Driver: t.Driver.Name, From: from, To: rev, Actor: actor, ApprovedBy: actor, Origin: origin}
+	if err := s.begin(ctx, t, r); err != nil {
+		return nil, err
+	}
+	if end := s.await(r.ID); end != nil {
+		return end, nil
+	}
+	return nil, errors.New("opsbot stopped during the run")
+}

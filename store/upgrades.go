@@ -65,3 +65,67 @@ func (s *Store) FailUnfinishedUpgradePlans(ctx context.Context, why string) erro
 	}
 	return nil
 }
+
+// CreateUpgradeApply stores a rolling upgrade and sets its id.
+func (s *Store) CreateUpgradeApply(ctx context.Context, a *upgrade.Apply) error {
+	body, _ := json.Marshal(a)
+	res, err := s.w.ExecContext(ctx, `INSERT INTO upgrade_applies (plan_id, state, body) VALUES (?, ?, ?)`, a.PlanID, a.State, string(body))
+	if err != nil {
+		return fmt.Errorf("store: upgrade: %w", err)
+	}
+	a.ID, err = res.LastInsertId()
+	if err == nil {
+		err = s.UpdateUpgradeApply(ctx, a)
+	}
+	return err
+}
+
+// UpdateUpgradeApply stores an upgrade's progress.
+func (s *Store) UpdateUpgradeApply(ctx context.Context, a *upgrade.Apply) error {
+	body, _ := json.Marshal(a)
+	if _, err := s.w.ExecContext(ctx, `UPDATE upgrade_applies SET state = ?, body = ? WHERE id = ?`, a.State, string(body), a.ID); err != nil {
+		return fmt.Errorf("store: upgrade %d: %w", a.ID, err)
+	}
+	return nil
+}
+
+// UpgradeApply returns an upgrade.
+func (s *Store) UpgradeApply(ctx context.Context, id int64) (*upgrade.Apply, error) {
+	var body string
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM upgrade_applies WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, upgrade.ErrNoApply
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: upgrade %d: %w", id, err)
+	}
+	var a upgrade.Apply
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// InterruptUpgradeApplies marks the upgrades still applying as interrupted and
+// returns them.
+func (s *Store) InterruptUpgradeApplies(ctx context.Context, why string) ([]upgrade.Apply, error) {
+	rows, err := s.w.QueryContext(ctx, `UPDATE upgrade_applies SET state = 'interrupted',
+		body = json_set(body, '$.state', 'interrupted', '$.error', ?) WHERE state = 'applying' RETURNING body`, why)
+	if err != nil {
+		return nil, fmt.Errorf("store: interrupt upgrades: %w", err)
+	}
+	defer rows.Close()
+	var out []upgrade.Apply
+	for rows.Next() {
+		var body string
+		var a upgrade.Apply
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -167,7 +167,7 @@ func (p *Planner) NewPlan(ctx context.Context, inputs []string, actor string) (*
 	sort.Slice(plan.Hosts, func(i, j int) bool { return plan.Hosts[i].Host < plan.Hosts[j].Host })
 	if p.Branch != "" && len(plan.Inputs) > 0 {
 		if plan.Commit, err = p.Repo.CommitFile(ctx, dir, "flake.lock", p.Branch,
-			fmt.Sprintf("flake.lock: update %s\n\nopsbot upgrade plan, asked by %s.", strings.Join(names(plan.Inputs), ", "), actor)); err != nil {
+			fmt.Sprintf("flake.lock: update %s\n\nopsbot upgrade plan, asked by %s.", strings.Join(names(plan.Inputs), ", "), actor), true); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,219 @@
+package upgrade_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/opsbot/opsbot/deploy"
+	"github.com/opsbot/opsbot/incidents"
+	"github.com/opsbot/opsbot/internal/flaketest"
+	"github.com/opsbot/opsbot/internal/kubetest"
+	"github.com/opsbot/opsbot/store"
+	"github.com/opsbot/opsbot/upgrade"
+)
+
+// TestRollingUpgrade: against a real kube-apiserver, where the test plays
+// the kubelet and the disruption controller: each node is cordoned,
+// drained (the eviction waits for the PodDisruptionBudget), deployed and
+// uncordoned, one at a time; the node whose deploy fails stops the roll
+// and stays cordoned. The plan's lock file lands on the branch first.
+func TestRollingUpgrade(t *testing.T) {
+	flaketest.Nix(t)
+	cfg := kubetest.Start(t)
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := flaketest.New(t)
+	newPkgs := r.Bump(t)
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(dir, "opsbot.db"), store.Options{Rules: incidents.DefaultRules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	repo := &deploy.Repo{URL: r.Host, Branch: "main", Dir: filepath.Join(dir, "repo"), Timeout: time.Minute}
+	plans := &upgrade.Service{Store: st, Log: quiet, Planner: &upgrade.Planner{Repo: repo, WorkDir: dir, Build: upgrade.DefaultBuild,
+		Hosts: []string{"web"}, Timeout: 5 * time.Minute, Log: quiet, Now: time.Now}}
+	if err := plans.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer plans.Stop()
+	plan, err := plans.MakeNow(ctx, "alice")
+	if err != nil || plan.State != upgrade.Ready {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	cmd := func(argv ...string) deploy.Driver { return deploy.Driver{Name: "command", Deploy: argv} }
+	deploys := &deploy.Service{Repo: repo, Store: st, WorkDir: filepath.Join(dir, "runs"), PlanTTL: time.Hour, OutputLimit: 1 << 16,
+		Log: quiet, Now: time.Now, Targets: map[string]*deploy.Target{
+			"k3s-1": {Name: "k3s-1", Host: "k3s-1", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}")},
+			"k3s-2": {Name: "k3s-2", Host: "k3s-2", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}")},
+			"k3s-3": {Name: "k3s-3", Host: "k3s-3", Timeout: time.Minute, Driver: cmd("false")},
+		}}
+	if _, err := deploys.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer deploys.Stop()
+
+	// The cluster: three Ready nodes, a ReplicaSet's pod on each, a budget.
+	ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	yes := true
+	// The controller manager would make the namespace's service account.
+	if _, err := kc.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"k3s-1", "k3s-2", "k3s-3"} {
+		node, err := kc.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node.Status.Conditions = ready
+		if _, err := kc.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-" + n, Namespace: "default", Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d4f", UID: "0a0b0c0d-0000-4000-8000-000000000001", Controller: &yes}}},
+			Spec: corev1.PodSpec{NodeName: n, Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}}}
+		if pod, err = kc.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod.Status.Phase, pod.Status.Conditions = corev1.PodRunning, []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		if _, err := kc.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := intstr.FromInt32(2)
+	pdb, err := kc.PolicyV1().PodDisruptionBudgets("default").Create(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &two, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := func(allowed int32) {
+		p, err := kc.PolicyV1().PodDisruptionBudgets("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return
+		}
+		p.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, DisruptionsAllowed: allowed,
+			CurrentHealthy: 2 + allowed, DesiredHealthy: 2, ExpectedPods: 3}
+		kc.PolicyV1().PodDisruptionBudgets("default").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	}
+	budget(0)
+
+	// The kubelet and the disruption controller. The budget allows
+	// nothing until the first node has been cordoned for a while, with its
+	// pod still there.
+	var (
+		mu             sync.Mutex
+		maxCordoned    int
+		waitedOnBudget atomic.Bool
+		cordonedSince  time.Time
+	)
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(30 * time.Millisecond)
+			nodes, err := kc.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			cordoned := 0
+			for _, n := range nodes.Items {
+				if n.Spec.Unschedulable {
+					cordoned++
+				}
+			}
+			mu.Lock()
+			maxCordoned = max(maxCordoned, cordoned)
+			mu.Unlock()
+			pods, _ := kc.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp != nil {
+					zero := int64(0)
+					kc.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+				}
+			}
+			if !waitedOnBudget.Load() && cordoned == 1 {
+				if cordonedSince.IsZero() {
+					cordonedSince = time.Now()
+				}
+				if _, err := kc.CoreV1().Pods("default").Get(ctx, "web-k3s-1", metav1.GetOptions{}); err == nil && time.Since(cordonedSince) > 500*time.Millisecond {
+					waitedOnBudget.Store(true)
+				}
+				continue
+			}
+			if waitedOnBudget.Load() {
+				budget(1)
+			}
+		}
+	}()
+
+	applier := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: repo, Kube: kc, WorkDir: dir,
+		Nodes:        []upgrade.Node{{Name: "k3s-1", Target: "k3s-1"}, {Name: "k3s-2", Target: "k3s-2"}, {Name: "k3s-3", Target: "k3s-3"}},
+		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now}
+	if _, err := applier.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer applier.Stop()
+	if _, err := applier.Begin(ctx, plan.ID, "0123456789abcdef", "bob"); err == nil || !strings.Contains(err.Error(), "look at the plan again") {
+		t.Fatalf("a wrong lock hash: %v", err)
+	}
+	ap, err := applier.Begin(ctx, plan.ID, plan.LockHash[:12], "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := flaketest.Git(t, r.Host, "show", "main:flake.lock"); !strings.Contains(got, newPkgs) || flaketest.Git(t, r.Host, "rev-parse", "main") != ap.Rev {
+		t.Fatal("the new lock file is not on the branch")
+	}
+	for deadline := time.Now().Add(90 * time.Second); ap.State == upgrade.Applying; time.Sleep(50 * time.Millisecond) {
+		if ap, err = applier.Get(ctx, ap.ID); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the upgrade did not end: %s", ap.Progress())
+		}
+	}
+	if ap.State != upgrade.Failed || ap.Node != 2 || ap.Nodes[0].State != upgrade.Done || ap.Nodes[1].State != upgrade.Done ||
+		!strings.Contains(ap.Error, "deploy k3s-3: run #3 failed") || !strings.Contains(ap.Progress(), "at node 3 of 3 (k3s-3) while deploying") {
+		t.Fatalf("apply: %+v\n%s", ap, ap.Progress())
+	}
+	if !waitedOnBudget.Load() {
+		t.Fatal("the eviction did not wait for the budget")
+	}
+	mu.Lock()
+	if maxCordoned != 1 {
+		t.Fatalf("%d nodes were cordoned at once", maxCordoned)
+	}
+	mu.Unlock()
+	for n, want := range map[string]bool{"k3s-1": false, "k3s-2": false, "k3s-3": true} {
+		node, _ := kc.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+		if node.Spec.Unschedulable != want {
+			t.Errorf("%s unschedulable %v, want %v", n, node.Spec.Unschedulable, want)
+		}
+		if _, err := kc.CoreV1().Pods("default").Get(ctx, "web-"+n, metav1.GetOptions{}); err == nil {
+			t.Errorf("the pod on %s was not evicted", n)
+		}
+	}
+	runs, _ := deploys.Runs(ctx, "k3s-1", 1)
+	if len(runs) != 1 || runs[0].To != ap.Rev || runs[0].State != deploy.Succeeded {
+		t.Fatalf("k3s-1's run: %+v", runs)
+	}
+	// The plan was made from the old head: it cannot be applied again.
+	if _, err := applier.Begin(ctx, plan.ID, plan.LockHash, "bob"); err == nil || !strings.Contains(err.Error(), "make a new plan") {
+		t.Fatalf("applied twice: %v", err)
+	}
+}
