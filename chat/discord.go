@@ -174,6 +174,9 @@ func (b *Bot) commands() []*discordgo.ApplicationCommand {
 	if b.Ops.Upgrades != nil {
 		extra = append(extra, upgradeCommands()...)
 	}
+	if b.Ops.Applier != nil {
+		extra = append(extra, applyCommand)
+	}
 	for _, c := range extra {
 		c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
 		cmds = append(cmds, c)
@@ -280,6 +283,10 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 			r.Command = "deploy log"
 		case "upgrade-plan", "upgrade-show":
 			r.Command = strings.Replace(r.Command, "-", " ", 1)
+		case "upgrade-apply":
+			// First the plan and its button; the button applies.
+			r.Command = "upgrade show"
+			return r, "/upgrade-apply", true
 		}
 		if !ops.Known(r.Command) || r.Command == "approve" {
 			return r, "", false
@@ -288,11 +295,21 @@ func request(i *discordgo.Interaction) (r ops.Request, label string, ok bool) {
 	case discordgo.InteractionMessageComponent:
 		// opsbot:<verb>:<incident id>, the buttons on incident messages
 		parts := strings.Split(i.MessageComponentData().CustomID, ":")
-		if len(parts) != 3 || parts[0] != "opsbot" {
+		if len(parts) < 3 || parts[0] != "opsbot" {
 			return r, "", false
 		}
 		id, err := strconv.ParseInt(parts[2], 10, 64)
 		if err != nil {
+			return r, "", false
+		}
+		if len(parts) == 4 && parts[1] == "upgrade-apply" {
+			// opsbot:upgrade-apply:<plan>:<lock hash>
+			if id, err := strconv.ParseInt(parts[2], 10, 64); err == nil {
+				r.Command, r.Plan, r.Rev = "upgrade apply", id, parts[3]
+				return r, "button upgrade-apply", true
+			}
+		}
+		if len(parts) != 3 {
 			return r, "", false
 		}
 		switch parts[1] {
@@ -374,7 +391,8 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 	defer cancel()
 	replies := make(chan ops.Reply, 1)
 	go func() { replies <- b.Ops.Do(ctx, c, req) }()
-	quiet := (i.Type == discordgo.InteractionMessageComponent && req.Command != "approve") || ops.Needs(req.Command) == ops.Read
+	quiet := (i.Type == discordgo.InteractionMessageComponent && req.Command != "approve" && req.Command != "upgrade apply") ||
+		(ops.Needs(req.Command) == ops.Read && label != "/upgrade-apply")
 	var rep ops.Reply
 	defer func() {
 		// An approved run is followed in a message of its own.
@@ -384,6 +402,12 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 			go func() {
 				defer b.running.Done()
 				b.follow(rep.Run.ID, i.ChannelID)
+			}()
+		case !rep.Kind.Failed() && rep.Apply != nil && req.Command == "upgrade apply":
+			b.running.Add(1)
+			go func() {
+				defer b.running.Done()
+				b.followApply(rep.Apply.ID, i.ChannelID)
 			}()
 		case !rep.Kind.Failed() && rep.Upgrade != nil && rep.Upgrade.State == upgrade.Planning:
 			b.running.Add(1)
@@ -395,7 +419,7 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 	}()
 	select {
 	case rep = <-replies:
-		b.respond(i, render(req, rep, i, quiet))
+		b.respond(i, render(req, rep, i, quiet, label))
 		return
 	case <-time.After(b.DeferAfter):
 	}
@@ -408,7 +432,7 @@ func (b *Bot) handle(i *discordgo.Interaction) {
 		b.Log.Error("discord: deferring the answer", "command", label, "err", err)
 	}
 	rep = <-replies
-	a := render(req, rep, i, quiet)
+	a := render(req, rep, i, quiet, label)
 	none := &discordgo.MessageAllowedMentions{}
 	if a.ephemeral && !quiet {
 		// The deferred answer is public, a failure is not: replace it.
@@ -459,7 +483,7 @@ func (b *Bot) respond(i *discordgo.Interaction, a answer) {
 // render turns a reply into a Discord answer. Refusals and errors are
 // ephemeral, as are reads and button presses (quiet); what people do is
 // shown to the channel.
-func render(req ops.Request, rep ops.Reply, i *discordgo.Interaction, quiet bool) answer {
+func render(req ops.Request, rep ops.Reply, i *discordgo.Interaction, quiet bool, label string) answer {
 	if rep.Kind.Failed() {
 		return answer{content: truncate(rep.Message, 2000), ephemeral: true}
 	}
@@ -471,6 +495,8 @@ func render(req ops.Request, rep ops.Reply, i *discordgo.Interaction, quiet bool
 		a.embeds = []*discordgo.MessageEmbed{runsEmbed(rep.Runs)}
 	case req.Command == "deploy log" && rep.Run != nil:
 		a.embeds = []*discordgo.MessageEmbed{runEmbed(rep.Run)}
+	case rep.Upgrade != nil && label == "/upgrade-apply":
+		a = applyAnswer(rep.Upgrade)
 	case rep.Upgrade != nil:
 		m := upgradeMessage(rep.Upgrade)
 		a.embeds = m.Embeds

@@ -66,3 +66,72 @@ func (b *Bot) followUpgrade(id int64, channel string) {
 		return
 	}
 }
+
+// applyCommand is /upgrade-apply: it shows the plan with an Apply button
+// bound to the plan's lock file.
+var applyCommand = &discordgo.ApplicationCommand{Name: "upgrade-apply", Description: "Apply an upgrade plan to the cluster, one node at a time",
+	Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionInteger, Name: "plan", Description: "Plan number", Required: true, MinValue: &minOne}}}
+
+var minOne = 1.0
+
+// applyAnswer shows a plan to apply with its Apply button.
+func applyAnswer(p *upgrade.Plan) answer {
+	m := upgradeMessage(p)
+	a := answer{embeds: m.Embeds}
+	if p.State == upgrade.Ready && len(p.Inputs) > 0 {
+		a.embeds[0].Footer = &discordgo.MessageEmbedFooter{Text: "The approval is for flake.lock " + short(p.LockHash) + " only."}
+		a.components = []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			discordgo.Button{Label: "Apply, one node at a time", Style: discordgo.DangerButton,
+				CustomID: fmt.Sprintf("opsbot:upgrade-apply:%d:%s", p.ID, short(p.LockHash))},
+		}}}
+	}
+	return a
+}
+
+// followApply posts an upgrade's progress in channel and edits it as the
+// roll goes (node 2 of 4: draining), to its end.
+func (b *Bot) followApply(id int64, channel string) {
+	ap := b.Ops.Applier
+	embed := func(a *upgrade.Apply) []*discordgo.MessageEmbed {
+		e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Upgrade %d", a.ID), Description: a.Progress(), Color: 0x1d76db}
+		switch a.State {
+		case upgrade.Done:
+			e.Color = 0x0e8a16
+		case upgrade.Applying:
+		default:
+			e.Color = 0xd93f0b
+		}
+		var sb strings.Builder
+		for _, n := range a.Nodes {
+			fmt.Fprintf(&sb, "%s (%s): %s\n", n.Node, n.Target, n.State)
+		}
+		e.Fields = []*discordgo.MessageEmbedField{{Name: "Nodes", Value: truncate(sb.String(), 1024)}}
+		return []*discordgo.MessageEmbed{e}
+	}
+	a, err := ap.Get(context.Background(), id)
+	if err != nil {
+		return
+	}
+	msg, err := b.Session.ChannelMessageSendComplex(channel, &discordgo.MessageSend{Embeds: embed(a), AllowedMentions: &discordgo.MessageAllowedMentions{}})
+	if err != nil {
+		b.Log.Error("discord: post an upgrade", "upgrade", id, "err", err)
+		return
+	}
+	last := a.Progress()
+	for a.State == upgrade.Applying {
+		select {
+		case <-b.stop:
+			return
+		case <-time.After(b.EditEvery):
+		}
+		if a, err = ap.Get(context.Background(), id); err != nil {
+			return
+		}
+		if p := a.Progress(); p != last {
+			last = p
+			if _, err := b.Session.ChannelMessageEditEmbeds(channel, msg.ID, embed(a)); err != nil {
+				b.Log.Warn("discord: edit an upgrade's message", "upgrade", id, "err", err)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/internal/flaketest"
 	"github.com/opsbot/opsbot/internal/spinetest"
@@ -61,5 +63,32 @@ func TestUpgradeFromChat(t *testing.T) {
 	text, _, _ = e.answer(e.discord.Command(uCarol, guild, channel, "upgrade-show", discordtest.Option{Name: "plan", Type: 4, Value: 1}))
 	if !strings.Contains(text, "unit-nginx.service: +30.0 KiB") {
 		t.Fatalf("/upgrade-show: %s", text)
+	}
+}
+
+// TestApplyButton: the Apply button carries the plan and its lock hash
+// into the command, and /upgrade-apply first shows the plan.
+func TestApplyButton(t *testing.T) {
+	i := &discordgo.Interaction{Type: discordgo.InteractionMessageComponent,
+		Data: discordgo.MessageComponentInteractionData{CustomID: "opsbot:upgrade-apply:3:0123456789ab"}}
+	r, label, ok := request(i)
+	if !ok || r.Command != "upgrade apply" || r.Plan != 3 || r.Rev != "0123456789ab" || label != "button upgrade-apply" {
+		t.Fatalf("%+v %q %v", r, label, ok)
+	}
+	i = &discordgo.Interaction{Type: discordgo.InteractionApplicationCommand, Data: discordgo.ApplicationCommandInteractionData{
+		Name: "upgrade-apply", Options: []*discordgo.ApplicationCommandInteractionDataOption{{Name: "plan", Type: discordgo.ApplicationCommandOptionInteger, Value: 3.0}}}}
+	if r, label, ok = request(i); !ok || r.Command != "upgrade show" || r.Plan != 3 || label != "/upgrade-apply" {
+		t.Fatalf("%+v %q %v", r, label, ok)
+	}
+	a := applyAnswer(&upgrade.Plan{ID: 3, State: upgrade.Ready, LockHash: "0123456789abcdef", Inputs: []upgrade.InputChange{{Name: "nixpkgs"}}})
+	b, _ := json.Marshal(a.components)
+	if !strings.Contains(string(b), `"custom_id":"opsbot:upgrade-apply:3:0123456789ab"`) {
+		t.Fatalf("button: %s", b)
+	}
+	for _, bad := range []string{"opsbot:upgrade-apply:x:y", "opsbot:upgrade-apply:3", "opsbot:nuke:3"} {
+		i := &discordgo.Interaction{Type: discordgo.InteractionMessageComponent, Data: discordgo.MessageComponentInteractionData{CustomID: bad}}
+		if _, _, ok := request(i); ok {
+			t.Errorf("%s was taken", bad)
+		}
 	}
 }

@@ -284,3 +284,22 @@ func (c *Client) Report(ctx context.Context, id int64) (*report.Report, error) {
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/reports/%d", id), nil, &r)
 	return &r, err
 }
+
+// ApplyUpgrade starts applying an upgrade plan whose lock hash the
+// caller saw.
+func (c *Client) ApplyUpgrade(ctx context.Context, plan int64, req handlers.ApplyRequest) (*upgrade.Apply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var a upgrade.Apply
+	err = c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/upgrades/plans/%d/apply", plan), body, &a)
+	return &a, err
+}
+
+// UpgradeStatus returns a rolling upgrade's progress.
+func (c *Client) UpgradeStatus(ctx context.Context, id int64) (*upgrade.Apply, error) {
+	var a upgrade.Apply
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/upgrades/%d", id), nil, &a)
+	return &a, err
+}

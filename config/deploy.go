@@ -262,6 +262,19 @@ type UpgradeConfig struct {
 	// empty: the lock file is kept in opsbot only.
 	Branch  string        `yaml:"branch"`
 	Timeout time.Duration `yaml:"timeout"`
+	// Nodes are the Kubernetes nodes an upgrade is applied to, in order,
+	// each with the deploy target that is its host.
+	Nodes []UpgradeNode `yaml:"nodes"`
+	// Snapshot, if set, runs before the first node (an argument vector).
+	Snapshot     []string      `yaml:"snapshot"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+}
+
+// UpgradeNode is a node of a rolling upgrade.
+type UpgradeNode struct {
+	Node   string `yaml:"node"`
+	Target string `yaml:"target"`
 }
 
 func (c *Config) validateUpgrade() error {
@@ -283,8 +296,20 @@ func (c *Config) validateUpgrade() error {
 	if u.Branch != "" && (!branchRE.MatchString(u.Branch) || u.Branch == c.Repo.Branch) {
 		return fmt.Errorf("upgrade.branch: %q is not a branch name other than repo.branch", u.Branch)
 	}
-	if u.Timeout <= 0 {
-		return errors.New("upgrade.timeout: must be positive")
+	if u.Timeout <= 0 || u.DrainTimeout <= 0 || u.ReadyTimeout <= 0 {
+		return errors.New("upgrade.timeout, drain_timeout, ready_timeout: must be positive")
+	}
+	for i, n := range u.Nodes {
+		found := false
+		for _, t := range c.Deploy.Targets {
+			found = found || t.Name == n.Target
+		}
+		switch {
+		case !hostNameRE.MatchString(n.Node):
+			return fmt.Errorf("upgrade.nodes[%d].node: %q is not a node name", i, n.Node)
+		case !found && c.Deploy.FlakeTargets.Driver == "":
+			return fmt.Errorf("upgrade.nodes[%d].target: %q is not a deploy target", i, n.Target)
+		}
 	}
 	return nil
 }

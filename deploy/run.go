@@ -402,7 +402,7 @@ func (s *Service) groupName(members []string) string {
 func (s *Service) runGroup(p *Plan, first *Run) {
 	prev := first
 	for _, name := range p.Targets[1:] {
-		if r := s.await(prev.ID); r == nil || r.State != Succeeded {
+		if r := s.await(s.ctx, prev.ID); r == nil || r.State != Succeeded {
 			s.Log.Warn("deploy: group stopped", "group", p.Target, "at", prev.Target, "run", prev.ID)
 			return
 		}
@@ -425,8 +425,8 @@ func (s *Service) runGroup(p *Plan, first *Run) {
 	}
 }
 
-// await waits for a run to end; nil when opsbot stops first.
-func (s *Service) await(id int64) *Run {
+// await waits for a run to end; nil when ctx ends or opsbot stops first.
+func (s *Service) await(ctx context.Context, id int64) *Run {
 	for {
 		r, ch, err := s.Follow(s.ctx, id)
 		if err != nil {
@@ -438,6 +438,8 @@ func (s *Service) await(id int64) *Run {
 		select {
 		case <-ch:
 		case <-s.ctx.Done():
+			return nil
+		case <-ctx.Done():
 			return nil
 		}
 	}
@@ -459,8 +461,8 @@ func (s *Service) RunNow(ctx context.Context, target, rev, actor, origin string)
 	if err := s.begin(ctx, t, r); err != nil {
 		return nil, err
 	}
-	if end := s.await(r.ID); end != nil {
+	if end := s.await(ctx, r.ID); end != nil {
 		return end, nil
 	}
-	return nil, errors.New("opsbot stopped during the run")
+	return nil, errors.New("stopped while waiting for the run")
 }

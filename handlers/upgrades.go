@@ -67,3 +67,41 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request, c ops.Caller)
 	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "report show", Run: id})
 	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Report) })
 }
+
+// ApplyRequest is the body of POST /api/v1/upgrades/plans/{id}/apply.
+type ApplyRequest struct {
+	// LockHash is the plan's flake.lock hash (12 or more characters), as
+	// seen by whoever approves: a plan that differs is not applied.
+	LockHash string `json:"lock_hash"`
+	Actor    string `json:"actor,omitempty"`
+}
+
+func (s *Server) applyUpgrade(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "not an upgrade plan id")
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req ApplyRequest
+	if err := decodeJSON(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	actingFor(r, &c, req.Actor)
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade apply", Plan: id, Rev: req.LockHash})
+	reply(w, rep, func() { writeJSON(w, http.StatusAccepted, rep.Apply) })
+}
+
+func (s *Server) getUpgrade(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "not an upgrade id")
+		return
+	}
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade status", Run: id})
+	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Apply) })
+}

@@ -152,6 +152,7 @@ type Reply struct {
 	Upgrade    *upgrade.Plan          `json:"upgrade,omitempty"`
 	Report     *report.Report         `json:"report,omitempty"`
 	ReportList []report.Report        `json:"reports,omitempty"`
+	Apply      *upgrade.Apply         `json:"apply,omitempty"`
 }
 
 func fail(k Kind, format string, args ...any) Reply {
@@ -219,6 +220,8 @@ type Service struct {
 	Deploys Deployer
 	// Upgrades plans upgrades; nil: none configured.
 	Upgrades Upgrader
+	// Applier applies upgrade plans; nil: none configured.
+	Applier Applier
 	// Reporter makes reports, Reports keeps them; nil: none.
 	Reporter Reporter
 	Reports  ReportStore

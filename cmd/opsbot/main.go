@@ -34,7 +34,8 @@ commands:
   rollback    roll a target back: rollback TARGET [REV]
   deploys     the runs of deploys and rollbacks: deploys [TARGET]
   deploy-log  a run's output: deploy-log RUN [--follow]
-  upgrade     plan an upgrade of the flake: upgrade plan [INPUT...], upgrade show PLAN
+  upgrade     upgrades of the flake: upgrade plan [INPUT...], upgrade show PLAN,
+              upgrade apply PLAN (node by node), upgrade status ID
   report      the upgrade report: report upgrade --now, report show ID
   reports     the reports made
   event       send an event (event send), from scripts, hooks and cron
@@ -78,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "deploy-log":
 		err = deployLogCmd(ctx, args[1:], stdout, stderr)
 	case "upgrade":
-		err = upgradeCmd(ctx, args[1:], stdout, stderr)
+		err = upgradeCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "report":
 		err = reportCmd(ctx, args[1:], stdout, stderr)
 	case "reports":

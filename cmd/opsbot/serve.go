@@ -275,6 +275,17 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 			if err := st.FailUnfinishedReports(context.Background(), "opsbot stopped while the report was being made"); err != nil {
 				return err
 			}
+			if ap := applier(cfg, upgrades, deploys, st, log); ap != nil {
+				stopped, err := ap.Start(context.Background())
+				if err != nil {
+					return err
+				}
+				for _, a := range stopped {
+					log.Warn("upgrade: interrupted by opsbot stopping; check the node and apply a new plan", "progress", a.Progress())
+				}
+				service.Applier = ap
+				defer ap.Stop()
+			}
 			rep := reporter(cfg, upgrades, st, notifyTargets, b, log)
 			service.Reporter = rep
 			stopSchedule := func() <-chan struct{} { return nil }

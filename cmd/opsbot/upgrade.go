@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -35,10 +36,14 @@ func upgradeService(cfg *config.Config, repo *deploy.Repo, st *store.Store, log 
 	}}
 }
 
-// upgradeCmd is "opsbot upgrade plan [INPUT...]" and "opsbot upgrade show PLAN".
-func upgradeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// upgradeCmd is "opsbot upgrade plan [INPUT...]", "upgrade show PLAN",
+// "upgrade apply PLAN" and "upgrade status ID".
+func upgradeCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "apply" || args[0] == "status") {
+		return upgradeApplyCmd(ctx, args, stdin, stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "plan" && args[0] != "show") {
-		return usageError("upgrade plan [INPUT...] | upgrade show PLAN")
+		return usageError("upgrade plan [INPUT...] | upgrade show PLAN | upgrade apply PLAN | upgrade status ID")
 	}
 	fs := flag.NewFlagSet("upgrade "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -209,4 +214,80 @@ func reportsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.CreatedAt.Local().Format(time.DateTime), r.State, oneLine(r.Summary, 100))
 	}
 	return tw.Flush()
+}
+
+func upgradeApplyCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("upgrade "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := apiFlag(fs)
+	yes := fs.Bool("yes", false, "apply without asking")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	var id int64
+	if len(pos) == 1 {
+		id, err = strconv.ParseInt(pos[0], 10, 64)
+	}
+	if len(pos) != 1 || err != nil || id < 1 {
+		return usageError("upgrade " + args[0] + " takes an id")
+	}
+	c := api()
+	if args[0] == "apply" {
+		p, err := c.Upgrade(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, p.Summary())
+		fmt.Fprintf(stdout, "flake.lock %s\n", p.LockHash[:min(12, len(p.LockHash))])
+		if !*yes {
+			fmt.Fprintf(stdout, "Apply upgrade plan %d, one node at a time? [y/N] ", p.ID)
+			line, _ := bufio.NewReader(stdin).ReadString('\n')
+			if a := strings.TrimSpace(strings.ToLower(line)); a != "y" && a != "yes" {
+				return errors.New("not approved; nothing was changed")
+			}
+		}
+		a, err := c.ApplyUpgrade(ctx, id, handlers.ApplyRequest{LockHash: p.LockHash, Actor: actor()})
+		if err != nil {
+			return err
+		}
+		id = a.ID
+	}
+	last := ""
+	for {
+		a, err := c.UpgradeStatus(ctx, id)
+		if err != nil {
+			return err
+		}
+		if p := a.Progress(); p != last {
+			fmt.Fprintln(stdout, p)
+			last = p
+		}
+		switch a.State {
+		case upgrade.Done:
+			return nil
+		case upgrade.Applying:
+		default:
+			return fmt.Errorf("upgrade %d %s", a.ID, a.State)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// applier builds the rolling upgrade; nil without nodes or a cluster.
+func applier(cfg *config.Config, plans *upgrade.Service, deploys *deploy.Service, st *store.Store, log *slog.Logger) *upgrade.Applier {
+	if plans == nil || len(cfg.Upgrade.Nodes) == 0 || deploys.Kube == nil {
+		return nil
+	}
+	a := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: deploys.Repo, Kube: deploys.Kube.Core,
+		Snapshot: cfg.Upgrade.Snapshot, DrainTimeout: cfg.Upgrade.DrainTimeout, ReadyTimeout: cfg.Upgrade.ReadyTimeout,
+		Poll: 2 * time.Second, WorkDir: filepath.Join(cfg.DataDir, "upgrades"), Log: log, Now: time.Now}
+	for _, n := range cfg.Upgrade.Nodes {
+		a.Nodes = append(a.Nodes, upgrade.Node{Name: n.Node, Target: n.Target})
+	}
+	return a
 }

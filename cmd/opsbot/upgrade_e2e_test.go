@@ -6,7 +6,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/opsbot/opsbot/internal/flaketest"
+	"github.com/opsbot/opsbot/internal/kubetest"
 	"github.com/opsbot/opsbot/notify/ntfy/ntfytest"
 )
 
@@ -90,5 +95,63 @@ notify:
 	p = start(t, writeConfig(t, dir, base))
 	if out, code := p.cli("report", "upgrade", "--now"); code != 0 || !contains(out, "is being made", "posted to phone", "web: reboot") {
 		t.Fatalf("report --now (%d): %s", code, out)
+	}
+}
+
+// TestUpgradeApply: "opsbot upgrade apply" through the built binary,
+// against a real kube-apiserver: the plan's lock file pushed, the node
+// cordoned, drained, deployed and uncordoned.
+func TestUpgradeApply(t *testing.T) {
+	flaketest.Nix(t)
+	kube := kubetest.Start(t)
+	kc, err := kubernetes.NewForConfig(kube)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := kc.CoreV1().Nodes().Create(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "k3s-1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if _, err := kc.CoreV1().Nodes().UpdateStatus(t.Context(), node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := flaketest.New(t)
+	newPkgs := r.Bump(t)
+	p := start(t, writeConfig(t, t.TempDir(), fmt.Sprintf(`repo:
+  url: %s
+kube:
+  kubeconfig: %s
+  poll: 200ms
+deploy:
+  targets:
+    - name: k3s-1
+      driver: command
+      command: [echo, deploying, "{host}", "{rev}"]
+upgrade:
+  hosts: [web]
+  nodes:
+    - {node: k3s-1, target: k3s-1}
+  ready_timeout: 10s
+`, r.Host, kubetest.Kubeconfig(t, kube))))
+	if out, code := p.cli("upgrade", "plan"); code != 0 {
+		t.Fatalf("plan (%d): %s", code, out)
+	}
+	out, code := p.cli("upgrade", "apply", "1", "--yes")
+	if code != 0 || !contains(out, "flake.lock ", "upgrade 1: node 1 of 1 (k3s-1)", "upgrade 1: all 1 nodes upgraded to") {
+		t.Fatalf("apply (%d): %s", code, out)
+	}
+	if got := flaketest.Git(t, r.Host, "show", "main:flake.lock"); !strings.Contains(got, newPkgs) {
+		t.Fatal("the new lock file is not on the branch")
+	}
+	if node, _ = kc.CoreV1().Nodes().Get(t.Context(), "k3s-1", metav1.GetOptions{}); node.Spec.Unschedulable {
+		t.Fatal("k3s-1 is still cordoned")
+	}
+	if out, code = p.cli("deploys", "k3s-1"); code != 0 || !contains(out, "succeeded", "#1") {
+		t.Fatalf("deploys (%d): %s", code, out)
+	}
+	if out, code = p.cli("upgrade", "status", "1"); code != 0 || !contains(out, "all 1 nodes upgraded") {
+		t.Fatalf("status (%d): %s", code, out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +51,21 @@ func binary(t *testing.T) string {
 	bin := filepath.Join(cache, "opsbot", "kube-apiserver-"+hex.EncodeToString(h[:8]))
 	buildMu.Lock()
 	defer buildMu.Unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	// Test binaries of several packages run at once: one builds, the
+	// others wait for it.
+	os.MkdirAll(filepath.Dir(bin), 0o755)
+	lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
