@@ -231,7 +231,11 @@ func (a *Applier) roll(ap *Apply) {
 	for i, n := range a.Nodes {
 		ap.Node = i
 		ap.Nodes[i].State = "upgrading"
-		step := func(phase string) { ap.Phase = phase; a.save(ap); a.Log.Info("upgrade", "apply", ap.ID, "progress", ap.Progress()) }
+		step := func(phase string) {
+			ap.Phase = phase
+			a.save(ap)
+			a.Log.Info("upgrade", "apply", ap.ID, "progress", ap.Progress())
+		}
 		step("cordoning")
 		node, err := a.Kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
@@ -303,7 +307,9 @@ func (a *Applier) ready(ctx context.Context, name string) error {
 }
 
 // Get returns an apply.
-func (a *Applier) Get(ctx context.Context, id int64) (*Apply, error) { return a.Store.UpgradeApply(ctx, id) }
+func (a *Applier) Get(ctx context.Context, id int64) (*Apply, error) {
+	return a.Store.UpgradeApply(ctx, id)
+}
 
 func refusal(format string, args ...any) error {
 	return &deploy.Refusal{Msg: fmt.Sprintf(format, args...)}
