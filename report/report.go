@@ -177,7 +177,7 @@ func (r *Reporter) compose(ctx context.Context, rep *Report, by string) error {
 	}
 	var b strings.Builder
 	b.WriteString(plan.Report())
-	images, err := r.outdated(ctx)
+	images, err := r.firing(ctx, "version-checker")
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (r *Reporter) compose(ctx context.Context, rep *Report, by string) error {
 	if err != nil {
 		return err
 	}
-	drift, err := r.drifting(ctx)
+	drift, err := r.firing(ctx, "drift")
 	if err != nil {
 		return err
 	}
@@ -242,8 +242,10 @@ func (r *Reporter) open(ctx context.Context, source string) ([]*incidents.Incide
 	return out, nil
 }
 
-func (r *Reporter) outdated(ctx context.Context) ([]string, error) {
-	incs, err := r.open(ctx, "version-checker")
+// firing lists the firing alerts of the open incidents of a source:
+// outdated images (version-checker), drifting hosts (drift).
+func (r *Reporter) firing(ctx context.Context, source string) ([]string, error) {
+	incs, err := r.open(ctx, source)
 	if err != nil {
 		return nil, err
 	}
@@ -270,23 +272,6 @@ func (r *Reporter) imageUpdates(ctx context.Context, since time.Time) ([]string,
 			out = append(out, n.Summary)
 		}
 	}
-	return out, nil
-}
-
-func (r *Reporter) drifting(ctx context.Context) ([]string, error) {
-	incs, err := r.open(ctx, "drift")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, inc := range incs {
-		for _, a := range inc.Alerts {
-			if a.Status == incidents.AlertFiring {
-				out = append(out, a.Summary)
-			}
-		}
-	}
-	sort.Strings(out)
 	return out, nil
 }
 
