@@ -374,7 +374,11 @@ func (s *Service) check(ctx context.Context, t *Target, since time.Time) string 
 	for _, u := range t.Gate.HTTP {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		req, _ := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
-		resp, err := s.HTTP.Do(req)
+		hc := s.HTTP
+		if hc == nil {
+			hc = http.DefaultClient
+		}
+		resp, err := hc.Do(req)
 		cancel()
 		if err != nil {
 			return fmt.Sprintf("%s: %v", u, err)

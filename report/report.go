@@ -109,12 +109,13 @@ func (r *Reporter) Start(ctx context.Context, by string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := *rep // the caller's copy: make changes rep
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.make(context.WithoutCancel(ctx), rep, by)
 	}()
-	return rep, nil
+	return &out, nil
 }
 
 // Run makes a report now and returns it when it is done (cron).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,12 @@ func (a *Apply) Progress() string {
 	return fmt.Sprintf("upgrade %d %s%s: %s", a.ID, a.State, where, a.Error)
 }
 
+// Policies on a failed node.
+const (
+	PolicyStop     = "stop"
+	PolicyRollback = "rollback"
+)
+
 // States of an apply besides Failed and Ready's Done.
 const (
 	Applying    = "applying"
@@ -96,7 +103,12 @@ type Applier struct {
 	Kube    kubernetes.Interface
 	Nodes   []Node
 	// Snapshot, if set, runs before the first node (k3s etcd-snapshot save).
-	Snapshot     []string
+	Snapshot []string
+	// OnFailure is the policy when a node fails: PolicyStop (the node
+	// stays cordoned, as it is) or PolicyRollback (the node's target is
+	// deployed back to the revision it ran before, and stays cordoned
+	// for a person to look at).
+	OnFailure    string
 	DrainTimeout time.Duration
 	ReadyTimeout time.Duration
 	Poll         time.Duration
@@ -158,13 +170,16 @@ func (a *Applier) Begin(ctx context.Context, id int64, lockHash, by string) (*Ap
 		return nil, err
 	}
 	a.busy = true
+	// The caller gets a copy: the roll changes ap as it goes.
+	out := *ap
+	out.Nodes = slices.Clone(ap.Nodes)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		defer func() { a.mu.Lock(); a.busy = false; a.mu.Unlock() }()
 		a.roll(ap)
 	}()
-	return ap, nil
+	return &out, nil
 }
 
 // push puts the plan's lock file on the branch, on the head the plan was
@@ -207,12 +222,18 @@ func (a *Applier) save(ap *Apply) {
 // it, its node left cordoned.
 func (a *Applier) roll(ap *Apply) {
 	ctx := a.ctx
+	var before string // what the node being upgraded ran
 	fail := func(err error) {
-		now := a.Now().UTC()
-		ap.State, ap.Error, ap.EndedAt = Failed, err.Error(), &now
+		state, msg := Failed, err.Error()
 		if ctx.Err() != nil {
-			ap.State, ap.Error = Interrupted, "opsbot stopped during the upgrade"
+			state, msg = Interrupted, "opsbot stopped during the upgrade"
 		}
+		if state == Failed && a.OnFailure == PolicyRollback && before != "" && ap.Node < len(ap.Nodes) {
+			// Still applying while the node is rolled back.
+			msg += a.rollback(ap, before)
+		}
+		now := a.Now().UTC()
+		ap.State, ap.Error, ap.EndedAt = state, msg, &now
 		if ap.Node < len(ap.Nodes) {
 			ap.Nodes[ap.Node].State, ap.Nodes[ap.Node].Error = ap.State, ap.Error
 		}
@@ -254,6 +275,10 @@ func (a *Applier) roll(ap *Apply) {
 			return
 		}
 		step("deploying")
+		if before, err = a.Deploys.Store.Deployed(ctx, n.Target, 0); err != nil {
+			fail(err)
+			return
+		}
 		r, err := a.Deploys.RunNow(ctx, n.Target, ap.Rev, ap.By, fmt.Sprintf("upgrade %d, node %d of %d", ap.ID, i+1, len(a.Nodes)))
 		if err != nil {
 			fail(fmt.Errorf("deploy %s: %w", n.Target, err))
@@ -283,6 +308,23 @@ func (a *Applier) roll(ap *Apply) {
 	ap.State, ap.Phase, ap.EndedAt, ap.Node = Done, "done", &now, len(a.Nodes)-1
 	a.save(ap)
 	a.Log.Info("upgrade: done", "apply", ap.ID, "progress", ap.Progress())
+}
+
+// rollback deploys the failed node's target back to rev; the node stays
+// cordoned. It returns what happened, for the apply's error.
+func (a *Applier) rollback(ap *Apply, rev string) string {
+	n := ap.Nodes[ap.Node]
+	ap.Phase = "rolling back " + n.Target + " to " + short(rev)
+	a.save(ap)
+	a.Log.Info("upgrade", "apply", ap.ID, "progress", ap.Progress())
+	r, err := a.Deploys.RunNow(a.ctx, n.Target, rev, ap.By, fmt.Sprintf("upgrade %d: the rollback of node %d", ap.ID, ap.Node+1))
+	switch {
+	case err != nil:
+		return fmt.Sprintf("; the rollback of %s failed: %v", n.Target, err)
+	case r.State != deploy.Succeeded:
+		return fmt.Sprintf("; the rollback of %s failed: run #%d %s: %s", n.Target, r.ID, r.State, r.Outcome)
+	}
+	return fmt.Sprintf("; %s was rolled back to %s (run #%d); %s stays cordoned", n.Target, short(rev), r.ID, n.Node)
 }
 
 // ready waits for a node to report Ready.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +34,15 @@ import (
 // and stays cordoned. The plan's lock file lands on the branch first.
 func TestRollingUpgrade(t *testing.T) {
 	flaketest.Nix(t)
+	// k3s-3's health check fails once: the upgraded k3s-3 fails its gate,
+	// the rolled back one passes.
+	var failures atomic.Int32
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failures.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer health.Close()
 	cfg := kubetest.Start(t)
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -64,12 +75,19 @@ func TestRollingUpgrade(t *testing.T) {
 		Log: quiet, Now: time.Now, Targets: map[string]*deploy.Target{
 			"k3s-1": {Name: "k3s-1", Host: "k3s-1", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}")},
 			"k3s-2": {Name: "k3s-2", Host: "k3s-2", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}")},
-			"k3s-3": {Name: "k3s-3", Host: "k3s-3", Timeout: time.Minute, Driver: cmd("false")},
+			"k3s-3": {Name: "k3s-3", Host: "k3s-3", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}"),
+				Gate: deploy.Gate{Duration: 300 * time.Millisecond, Interval: 50 * time.Millisecond, HTTP: []string{health.URL}}},
 		}}
 	if _, err := deploys.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer deploys.Stop()
+	// k3s-3 runs the current head.
+	oldHead := flaketest.Git(t, r.Host, "rev-parse", "HEAD")
+	if run, err := deploys.RunNow(ctx, "k3s-3", oldHead, "alice", "test"); err != nil || run.State != deploy.Succeeded {
+		t.Fatalf("k3s-3 before: %+v %v", run, err)
+	}
+	failures.Store(1)
 
 	// The cluster: three Ready nodes, a ReplicaSet's pod on each, a budget.
 	ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
@@ -164,7 +182,8 @@ func TestRollingUpgrade(t *testing.T) {
 
 	applier := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: repo, Kube: kc, WorkDir: dir,
 		Nodes:        []upgrade.Node{{Name: "k3s-1", Target: "k3s-1"}, {Name: "k3s-2", Target: "k3s-2"}, {Name: "k3s-3", Target: "k3s-3"}},
-		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now}
+		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now,
+		OnFailure: upgrade.PolicyRollback}
 	if _, err := applier.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +207,13 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	if ap.State != upgrade.Failed || ap.Node != 2 || ap.Nodes[0].State != upgrade.Done || ap.Nodes[1].State != upgrade.Done ||
-		!strings.Contains(ap.Error, "deploy k3s-3: run #3 failed") || !strings.Contains(ap.Progress(), "at node 3 of 3 (k3s-3) while deploying") {
+		!strings.Contains(ap.Error, "deploy k3s-3: run #4 failed: the health gate failed") ||
+		!strings.Contains(ap.Error, "k3s-3 was rolled back to "+oldHead[:12]+" (run #5); k3s-3 stays cordoned") ||
+		!strings.Contains(ap.Progress(), "at node 3 of 3 (k3s-3) while rolling back") {
 		t.Fatalf("apply: %+v\n%s", ap, ap.Progress())
+	}
+	if now, _ := deploys.Store.Deployed(ctx, "k3s-3", 0); now != oldHead {
+		t.Fatalf("k3s-3 runs %s after the rollback", now)
 	}
 	if !waitedOnBudget.Load() {
 		t.Fatal("the eviction did not wait for the budget")
@@ -216,4 +240,42 @@ func TestRollingUpgrade(t *testing.T) {
 	if _, err := applier.Begin(ctx, plan.ID, plan.LockHash, "bob"); err == nil || !strings.Contains(err.Error(), "make a new plan") {
 		t.Fatalf("applied twice: %v", err)
 	}
+
+	// A stop in the middle of a roll: the upgrade says where it stopped.
+	flaketest.Commit(t, r.Pkgs, map[string]string{"versions.json": strings.Replace(flaketest.V2, "6.1.2", "6.1.3", 1)}, "v3")
+	plan2, err := plans.MakeNow(ctx, "alice")
+	if err != nil || plan2.State != upgrade.Ready {
+		t.Fatalf("plan 2: %+v %v", plan2, err)
+	}
+	deploys.Targets["k3s-1"].Driver = cmd("sleep", "30")
+	applier.Stop()
+	second := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: repo, Kube: kc, WorkDir: dir, Nodes: applier.Nodes[:1],
+		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now}
+	if _, err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ap, err = second.Begin(ctx, plan2.ID, plan2.LockHash, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ap.Phase != "deploying"; time.Sleep(20 * time.Millisecond) {
+		if ap, _ = second.Get(ctx, ap.ID); time.Now().After(deadline) {
+			t.Fatalf("not deploying: %s", ap.Progress())
+		}
+	}
+	second.Stop()
+	if ap, _ = second.Get(ctx, ap.ID); ap.State != upgrade.Interrupted || !strings.Contains(ap.Progress(), "interrupted at node 1 of 1 (k3s-1) while deploying") {
+		t.Fatalf("after a stop: %s", ap.Progress())
+	}
+	// A crash: the next start finds it applying and reports where.
+	crashed := &upgrade.Apply{PlanID: plan2.ID, State: upgrade.Applying, Phase: "draining", Nodes: []upgrade.NodeResult{{Node: "k3s-1", Target: "k3s-1", State: "upgrading"}}}
+	if err := st.CreateUpgradeApply(ctx, crashed); err != nil {
+		t.Fatal(err)
+	}
+	third := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Log: quiet, Now: time.Now}
+	stopped, err := third.Start(ctx)
+	if err != nil || len(stopped) != 1 || !strings.Contains(stopped[0].Progress(), "interrupted at node 1 of 1 (k3s-1) while draining: opsbot stopped during the upgrade") {
+		t.Fatalf("after a crash: %+v %v", stopped, err)
+	}
+	third.Stop()
 }

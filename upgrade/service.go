@@ -77,12 +77,13 @@ func (s *Service) NewPlan(ctx context.Context, inputs []string, actor string) (*
 		return nil, err
 	}
 	s.busy = true
+	out := *p // the caller's copy: make changes p
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.make(p)
 	}()
-	return p, nil
+	return &out, nil
 }
 
 // MakeNow makes a plan of every input and returns it when it is made
