@@ -333,7 +333,7 @@ func Default() Config {
 		Kube:    KubeConfig{Poll: 2 * time.Second},
 		Reports: ReportsConfig{Upgrade: UpgradeReportConfig{Schedule: "CRON_TZ=UTC 0 6 * * 1", Targets: []string{}}},
 		Upgrade: UpgradeConfig{Hosts: []string{}, Timeout: time.Hour, Nodes: []UpgradeNode{}, Snapshot: []string{},
-			DrainTimeout: 10 * time.Minute, ReadyTimeout: 10 * time.Minute, Build: []string{"nix", "build", "--no-link", "--json",
+			DrainTimeout: 10 * time.Minute, ReadyTimeout: 10 * time.Minute, OnFailure: "stop", Build: []string{"nix", "build", "--no-link", "--json",
 				"{repo_dir}#nixosConfigurations.{host}.config.system.build.toplevel"}},
 		Deploy: DeployConfig{PlanTTL: 15 * time.Minute, OutputLimitBytes: 1 << 20, Timeout: 30 * time.Minute,
 			Targets: []DeployTarget{}, Groups: map[string][]string{}},

@@ -269,6 +269,10 @@ type UpgradeConfig struct {
 	Snapshot     []string      `yaml:"snapshot"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	// OnFailure: stop (the failed node stays as it is, cordoned) or
+	// rollback (its target is deployed back to what it ran, and it stays
+	// cordoned).
+	OnFailure string `yaml:"on_failure"`
 }
 
 // UpgradeNode is a node of a rolling upgrade.
@@ -298,6 +302,9 @@ func (c *Config) validateUpgrade() error {
 	}
 	if u.Timeout <= 0 || u.DrainTimeout <= 0 || u.ReadyTimeout <= 0 {
 		return errors.New("upgrade.timeout, drain_timeout, ready_timeout: must be positive")
+	}
+	if u.OnFailure != "stop" && u.OnFailure != "rollback" {
+		return fmt.Errorf("upgrade.on_failure: stop or rollback, not %q", u.OnFailure)
 	}
 	for i, n := range u.Nodes {
 		found := false

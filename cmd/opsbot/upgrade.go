@@ -285,7 +285,7 @@ func applier(cfg *config.Config, plans *upgrade.Service, deploys *deploy.Service
 	}
 	a := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: deploys.Repo, Kube: deploys.Kube.Core,
 		Snapshot: cfg.Upgrade.Snapshot, DrainTimeout: cfg.Upgrade.DrainTimeout, ReadyTimeout: cfg.Upgrade.ReadyTimeout,
-		Poll: 2 * time.Second, WorkDir: filepath.Join(cfg.DataDir, "upgrades"), Log: log, Now: time.Now}
+		Poll: 2 * time.Second, WorkDir: filepath.Join(cfg.DataDir, "upgrades"), Log: log, Now: time.Now, OnFailure: cfg.Upgrade.OnFailure}
 	for _, n := range cfg.Upgrade.Nodes {
 		a.Nodes = append(a.Nodes, upgrade.Node{Name: n.Node, Target: n.Target})
 	}
