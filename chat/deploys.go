@@ -196,6 +196,16 @@ func (b *Bot) tellInterrupted() {
 			b.Log.Warn("discord: tell an interrupted run", "run", r.ID, "err", err)
 		}
 	}
+	for _, a := range b.InterruptedUpgrades {
+		channel, msg, ok := strings.Cut(a.ChatRef, ":")
+		if !ok {
+			continue
+		}
+		a.Error = "opsbot restarted during the upgrade; check the node, uncordon it when it is well, and apply a new plan"
+		if _, err := b.Session.ChannelMessageEditEmbeds(channel, msg, applyEmbed(&a)); err != nil {
+			b.Log.Warn("discord: tell an interrupted upgrade", "upgrade", a.ID, "err", err)
+		}
+	}
 }
 
 func short(rev string) string { return rev[:min(len(rev), 12)] }

@@ -14,6 +14,7 @@ import (
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/internal/spinetest"
 	"github.com/opsbot/opsbot/notify/discord/discordtest"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 // gitRepo makes a repo with one commit and returns its path and the commit.
@@ -67,6 +68,13 @@ func TestDeployFromChat(t *testing.T) {
 		}
 		t.Cleanup(deploys.Stop)
 		b.Ops.Deploys, b.Interrupted, b.ChatRefs, b.Targets, b.EditEvery = deploys, interrupted, deploys.SetChatRef, []string{"db", "web"}, 100*time.Millisecond
+		// And an upgrade a crash interrupted.
+		um, err := m.ChannelMessageSend(channel, "upgrade 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.InterruptedUpgrades = []upgrade.Apply{{ID: 1, State: upgrade.Interrupted, Phase: "draining", ChatRef: channel + ":" + um.ID,
+			Nodes: []upgrade.NodeResult{{Node: "k3s-1", Target: "k3s-1", State: "upgrading"}}}}
 	})
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
@@ -84,10 +92,14 @@ func TestDeployFromChat(t *testing.T) {
 		}
 		return discordtest.Message{}
 	}
-	first := e.discord.Messages()[0]
+	first, second := e.discord.Messages()[0], e.discord.Messages()[1]
 	waitFor("the interrupted run's message", func() bool {
 		m := message(first.ID)
 		return m.Edits > 0 && strings.Contains(string(m.Embeds[0]), "opsbot restarted during the run")
+	})
+	waitFor("the interrupted upgrade's message", func() bool {
+		m := message(second.ID)
+		return m.Edits > 0 && strings.Contains(string(m.Embeds[0]), "upgrade 1 interrupted at node 1 of 1 (k3s-1) while draining: opsbot restarted during the upgrade")
 	})
 
 	cmds, _ := e.discord.Commands(guild)

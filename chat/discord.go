@@ -80,6 +80,9 @@ type Bot struct {
 	// runs a restart interrupted, whose messages are told so.
 	ChatRefs    func(ctx context.Context, run int64, ref string)
 	Interrupted []deploy.Run
+	// UpgradeRefs and InterruptedUpgrades are the same for upgrades.
+	UpgradeRefs         func(ctx context.Context, id int64, ref string)
+	InterruptedUpgrades []upgrade.Apply
 
 	mu      sync.Mutex
 	closing bool
@@ -159,7 +162,7 @@ func (b *Bot) open() error {
 		b.Log.Info("discord: registered slash commands", "guild", g, "count", len(got), "commands", strings.Join(names, " "))
 	}
 	b.tellInterrupted()
-	b.Interrupted = nil
+	b.Interrupted, b.InterruptedUpgrades = nil, nil
 	return nil
 }
 

@@ -92,22 +92,7 @@ func applyAnswer(p *upgrade.Plan) answer {
 // roll goes (node 2 of 4: draining), to its end.
 func (b *Bot) followApply(id int64, channel string) {
 	ap := b.Ops.Applier
-	embed := func(a *upgrade.Apply) []*discordgo.MessageEmbed {
-		e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Upgrade %d", a.ID), Description: a.Progress(), Color: 0x1d76db}
-		switch a.State {
-		case upgrade.Done:
-			e.Color = 0x0e8a16
-		case upgrade.Applying:
-		default:
-			e.Color = 0xd93f0b
-		}
-		var sb strings.Builder
-		for _, n := range a.Nodes {
-			fmt.Fprintf(&sb, "%s (%s): %s\n", n.Node, n.Target, n.State)
-		}
-		e.Fields = []*discordgo.MessageEmbedField{{Name: "Nodes", Value: truncate(sb.String(), 1024)}}
-		return []*discordgo.MessageEmbed{e}
-	}
+	embed := applyEmbed
 	a, err := ap.Get(context.Background(), id)
 	if err != nil {
 		return
@@ -116,6 +101,9 @@ func (b *Bot) followApply(id int64, channel string) {
 	if err != nil {
 		b.Log.Error("discord: post an upgrade", "upgrade", id, "err", err)
 		return
+	}
+	if b.UpgradeRefs != nil {
+		b.UpgradeRefs(context.Background(), id, channel+":"+msg.ID)
 	}
 	last := a.Progress()
 	for a.State == upgrade.Applying {
@@ -134,4 +122,24 @@ func (b *Bot) followApply(id int64, channel string) {
 			}
 		}
 	}
+}
+
+// applyEmbed shows an upgrade's progress, node by node.
+func applyEmbed(a *upgrade.Apply) []*discordgo.MessageEmbed {
+	e := &discordgo.MessageEmbed{Title: fmt.Sprintf("Upgrade %d", a.ID), Description: truncate(a.Progress(), 4000), Color: 0x1d76db}
+	switch a.State {
+	case upgrade.Done:
+		e.Color = 0x0e8a16
+	case upgrade.Applying:
+	default:
+		e.Color = 0xd93f0b
+	}
+	var sb strings.Builder
+	for _, n := range a.Nodes {
+		fmt.Fprintf(&sb, "%s (%s): %s\n", n.Node, n.Target, n.State)
+	}
+	if sb.Len() > 0 {
+		e.Fields = []*discordgo.MessageEmbedField{{Name: "Nodes", Value: truncate(sb.String(), 1024)}}
+	}
+	return []*discordgo.MessageEmbed{e}
 }

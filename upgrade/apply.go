@@ -45,6 +45,8 @@ type Apply struct {
 	EndedAt    *time.Time   `json:"ended_at,omitempty"`
 	Error      string       `json:"error,omitempty"`
 	Snapshoted bool         `json:"snapshot,omitempty"`
+	// ChatRef is the chat message that follows the upgrade.
+	ChatRef string `json:"chat_ref,omitempty"`
 }
 
 // NodeResult is what happened to one node.
@@ -116,11 +118,12 @@ type Applier struct {
 	Log          *slog.Logger
 	Now          func() time.Time
 
-	mu     sync.Mutex
-	busy   bool
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	mu      sync.Mutex
+	busy    bool
+	current *Apply
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // Start readies the applier and returns the applies a stop interrupted.
@@ -169,14 +172,14 @@ func (a *Applier) Begin(ctx context.Context, id int64, lockHash, by string) (*Ap
 	if err := a.Store.CreateUpgradeApply(ctx, ap); err != nil {
 		return nil, err
 	}
-	a.busy = true
+	a.busy, a.current = true, ap
 	// The caller gets a copy: the roll changes ap as it goes.
 	out := *ap
 	out.Nodes = slices.Clone(ap.Nodes)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer func() { a.mu.Lock(); a.busy = false; a.mu.Unlock() }()
+		defer func() { a.mu.Lock(); a.busy, a.current = false, nil; a.mu.Unlock() }()
 		a.roll(ap)
 	}()
 	return &out, nil
@@ -213,6 +216,8 @@ func (a *Applier) push(ctx context.Context, p *Plan) (string, error) {
 }
 
 func (a *Applier) save(ap *Apply) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.Store.UpdateUpgradeApply(context.WithoutCancel(a.ctx), ap); err != nil {
 		a.Log.Error("upgrade: store progress", "apply", ap.ID, "err", err)
 	}
@@ -345,6 +350,24 @@ func (a *Applier) ready(ctx context.Context, name string) error {
 			return fmt.Errorf("node %s is not Ready after %s", name, a.ReadyTimeout)
 		case <-time.After(a.Poll):
 		}
+	}
+}
+
+// SetChatRef records the chat message that follows an upgrade, to tell it
+// if a restart interrupts the upgrade.
+func (a *Applier) SetChatRef(ctx context.Context, id int64, ref string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.current != nil && a.current.ID == id {
+		a.current.ChatRef = ref // saved with the next step
+	}
+	ap, err := a.Store.UpgradeApply(ctx, id)
+	if err != nil {
+		return
+	}
+	ap.ChatRef = ref
+	if err := a.Store.UpdateUpgradeApply(ctx, ap); err != nil {
+		a.Log.Error("upgrade: record the chat message", "upgrade", id, "err", err)
 	}
 }
 

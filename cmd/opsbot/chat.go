@@ -13,11 +13,12 @@ import (
 	"github.com/opsbot/opsbot/deploy"
 	"github.com/opsbot/opsbot/notify/discord"
 	"github.com/opsbot/opsbot/ops"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 // startBot starts the Discord bot, if one is configured; stop closes it
 // and waits for the commands it is answering.
-func startBot(cfg *config.Config, svc *ops.Service, deploys *deploy.Service, interrupted []deploy.Run, log *slog.Logger) (stop func(), err error) {
+func startBot(cfg *config.Config, svc *ops.Service, deploys *deploy.Service, interrupted []deploy.Run, upgrades []upgrade.Apply, log *slog.Logger) (stop func(), err error) {
 	d := cfg.Chat.Discord
 	if d.Token == "" {
 		log.Info("chat: no Discord bot configured (chat.discord.token); Discord commands are off")
@@ -41,7 +42,10 @@ func startBot(cfg *config.Config, svc *ops.Service, deploys *deploy.Service, int
 	bot := &chat.Bot{
 		Session: session, AppID: d.ApplicationID, GuildIDs: d.GuildIDs, ChannelIDs: d.ChannelIDs, Grants: grants,
 		Ops: svc, Log: log, DeferAfter: 2 * time.Second, Timeout: 5 * time.Minute, EditEvery: 3 * time.Second,
-		Interrupted: interrupted,
+		Interrupted: interrupted, InterruptedUpgrades: upgrades,
+	}
+	if ap, ok := svc.Applier.(*upgrade.Applier); ok {
+		bot.UpgradeRefs = ap.SetChatRef
 	}
 	if deploys != nil {
 		bot.ChatRefs = deploys.SetChatRef

@@ -26,6 +26,7 @@ import (
 	"github.com/opsbot/opsbot/ops"
 	"github.com/opsbot/opsbot/silences"
 	"github.com/opsbot/opsbot/store"
+	"github.com/opsbot/opsbot/upgrade"
 )
 
 func serve(ctx context.Context, stopSignals func(), args []string, stderr io.Writer) error {
@@ -256,7 +257,10 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	if err != nil {
 		return err
 	}
-	var interrupted []deploy.Run
+	var (
+		interrupted         []deploy.Run
+		interruptedUpgrades []upgrade.Apply
+	)
 	if deploys != nil {
 		if interrupted, err = deploys.Start(context.Background()); err != nil {
 			return err
@@ -283,6 +287,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 				for _, a := range stopped {
 					log.Warn("upgrade: interrupted by opsbot stopping; check the node and apply a new plan", "progress", a.Progress())
 				}
+				interruptedUpgrades = stopped
 				service.Applier = ap
 				defer ap.Stop()
 			}
@@ -333,7 +338,7 @@ func runServer(ctx context.Context, stopSignals func(), cfg *config.Config, log 
 	if len(tokens) == 0 {
 		log.Warn("no http.tokens configured: hooks and API are open to anyone on this machine (loopback only)")
 	}
-	stopBot, err := startBot(cfg, service, deploys, interrupted, log)
+	stopBot, err := startBot(cfg, service, deploys, interrupted, interruptedUpgrades, log)
 	if err != nil {
 		return err
 	}
