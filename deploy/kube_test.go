@@ -80,8 +80,7 @@ func TestKubeDrivers(t *testing.T) {
 	}
 	create(apps, object("argoproj.io/v1alpha1", "Application", "default", "web"))
 	create(kusts, object("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "default", "apps"))
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
-	if node, err = core.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+	if _, err := core.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	setNode := func(ready corev1.ConditionStatus) {
