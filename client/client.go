@@ -303,3 +303,10 @@ func (c *Client) UpgradeStatus(ctx context.Context, id int64) (*upgrade.Apply, e
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/upgrades/%d", id), nil, &a)
 	return &a, err
 }
+
+// ResumeUpgrade goes on with an interrupted upgrade.
+func (c *Client) ResumeUpgrade(ctx context.Context, id int64) (*upgrade.Apply, error) {
+	var a upgrade.Apply
+	err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/upgrades/%d/resume", id), nil, &a)
+	return &a, err
+}

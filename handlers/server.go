@@ -147,6 +147,7 @@ func (s *Server) Handler() http.Handler {
 	command("GET /api/v1/upgrades/plans/{id}", "upgrade show", s.getUpgradePlan)
 	command("POST /api/v1/upgrades/plans/{id}/apply", "upgrade apply", s.applyUpgrade)
 	command("GET /api/v1/upgrades/{id}", "upgrade status", s.getUpgrade)
+	command("POST /api/v1/upgrades/{id}/resume", "upgrade resume", s.resumeUpgrade)
 	command("POST /api/v1/reports/upgrade", "report now", s.startReport)
 	command("GET /api/v1/reports", "reports", s.listReports)
 	command("GET /api/v1/reports/{id}", "report show", s.getReport)

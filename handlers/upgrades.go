@@ -105,3 +105,14 @@ func (s *Server) getUpgrade(w http.ResponseWriter, r *http.Request, c ops.Caller
 	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade status", Run: id})
 	reply(w, rep, func() { writeJSON(w, http.StatusOK, rep.Apply) })
 }
+
+func (s *Server) resumeUpgrade(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "not an upgrade id")
+		return
+	}
+	actingFor(r, &c, "")
+	rep := s.Ops.Do(r.Context(), c, ops.Request{Command: "upgrade resume", Run: id})
+	reply(w, rep, func() { writeJSON(w, http.StatusAccepted, rep.Apply) })
+}

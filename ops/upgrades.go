@@ -18,6 +18,7 @@ type Upgrader interface {
 type Applier interface {
 	Begin(ctx context.Context, plan int64, lockHash, by string) (*upgrade.Apply, error)
 	Get(ctx context.Context, id int64) (*upgrade.Apply, error)
+	Resume(ctx context.Context, id int64, by string) (*upgrade.Apply, error)
 }
 
 func upgradeCommands() map[string]command {
@@ -26,6 +27,7 @@ func upgradeCommands() map[string]command {
 		"upgrade show":   {audit: "upgrade show", perm: Read, run: (*Service).upgradeShow},
 		"upgrade apply":  {audit: "upgrade apply", perm: Operate, run: (*Service).upgradeApply},
 		"upgrade status": {audit: "upgrade status", perm: Read, run: (*Service).upgradeStatus},
+		"upgrade resume": {audit: "upgrade resume", perm: Operate, run: (*Service).upgradeResume},
 	}
 }
 
@@ -82,4 +84,18 @@ func (s *Service) upgradeShow(ctx context.Context, _ *Caller, r *Request) Reply 
 		return s.internal("upgrade plan", err)
 	}
 	return Reply{Upgrade: p, Message: p.Summary()}
+}
+
+func (s *Service) upgradeResume(ctx context.Context, c *Caller, r *Request) Reply {
+	if s.Applier == nil {
+		return fail(NotConfigured, "applying upgrades is off: configure upgrade.nodes and kube")
+	}
+	a, err := s.Applier.Resume(ctx, r.Run, c.Actor)
+	if errors.Is(err, upgrade.ErrNoApply) {
+		return fail(NotFound, "upgrade %d does not exist", r.Run)
+	}
+	if err != nil {
+		return s.deployFailure("resuming the upgrade", err)
+	}
+	return Reply{Kind: Created, Apply: a, Message: fmt.Sprintf("upgrade %d resumed at node %d of %d", a.ID, a.Node+1, len(a.Nodes))}
 }

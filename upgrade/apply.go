@@ -172,8 +172,13 @@ func (a *Applier) Begin(ctx context.Context, id int64, lockHash, by string) (*Ap
 	if err := a.Store.CreateUpgradeApply(ctx, ap); err != nil {
 		return nil, err
 	}
+	return a.launch(ap), nil
+}
+
+// launch rolls ap out in the background; a.mu is held. The caller gets a
+// copy: the roll changes ap as it goes.
+func (a *Applier) launch(ap *Apply) *Apply {
 	a.busy, a.current = true, ap
-	// The caller gets a copy: the roll changes ap as it goes.
 	out := *ap
 	out.Nodes = slices.Clone(ap.Nodes)
 	a.wg.Add(1)
@@ -182,7 +187,7 @@ func (a *Applier) Begin(ctx context.Context, id int64, lockHash, by string) (*Ap
 		defer func() { a.mu.Lock(); a.busy, a.current = false, nil; a.mu.Unlock() }()
 		a.roll(ap)
 	}()
-	return &out, nil
+	return &out
 }
 
 // push puts the plan's lock file on the branch, on the head the plan was
@@ -245,7 +250,7 @@ func (a *Applier) roll(ap *Apply) {
 		a.save(ap)
 		a.Log.Warn("upgrade: stopped", "apply", ap.ID, "progress", ap.Progress())
 	}
-	if len(a.Snapshot) > 0 {
+	if len(a.Snapshot) > 0 && ap.Node == 0 && !ap.Snapshoted {
 		ap.Phase = "snapshot"
 		a.save(ap)
 		if out, err := run(ctx, a.Snapshot); err != nil {
@@ -254,7 +259,8 @@ func (a *Applier) roll(ap *Apply) {
 		}
 		ap.Snapshoted = true
 	}
-	for i, n := range a.Nodes {
+	for i := ap.Node; i < len(a.Nodes); i++ {
+		n := a.Nodes[i]
 		ap.Node = i
 		ap.Nodes[i].State = "upgrading"
 		step := func(phase string) {
@@ -351,6 +357,36 @@ func (a *Applier) ready(ctx context.Context, name string) error {
 		case <-time.After(a.Poll):
 		}
 	}
+}
+
+// Resume goes on with an upgrade a stop interrupted, from the node it
+// stopped at (cordoned, drained, deployed, uncordoned again).
+func (a *Applier) Resume(ctx context.Context, id int64, by string) (*Apply, error) {
+	ap, err := a.Store.UpgradeApply(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if ap.State != Interrupted {
+		return nil, refusal("upgrade %d is %s; only an interrupted one can be resumed", ap.ID, ap.State)
+	}
+	if len(ap.Nodes) != len(a.Nodes) {
+		return nil, refusal("upgrade.nodes changed since upgrade %d began; apply a new plan", ap.ID)
+	}
+	for i, n := range a.Nodes {
+		if ap.Nodes[i].Node != n.Name || ap.Nodes[i].Target != n.Target {
+			return nil, refusal("upgrade.nodes changed since upgrade %d began; apply a new plan", ap.ID)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.busy {
+		return nil, refusal("an upgrade is being applied already")
+	}
+	ap.State, ap.Error, ap.EndedAt, ap.Phase = Applying, "", nil, "resuming, by "+by
+	if err := a.Store.UpdateUpgradeApply(ctx, ap); err != nil {
+		return nil, err
+	}
+	return a.launch(ap), nil
 }
 
 // SetChatRef records the chat message that follows an upgrade, to tell it

@@ -267,6 +267,40 @@ func TestRollingUpgrade(t *testing.T) {
 	if ap, _ = second.Get(ctx, ap.ID); ap.State != upgrade.Interrupted || !strings.Contains(ap.Progress(), "interrupted at node 1 of 1 (k3s-1) while deploying") {
 		t.Fatalf("after a stop: %s", ap.Progress())
 	}
+	// Resumed after a restart (the deploy it was waiting for is stopped
+	// too), it goes on from the node it stopped at.
+	deploys.Stop()
+	deploys = &deploy.Service{Repo: repo, Store: st, WorkDir: filepath.Join(dir, "runs"), PlanTTL: time.Hour, OutputLimit: 1 << 16,
+		Log: quiet, Now: time.Now, Targets: map[string]*deploy.Target{
+			"k3s-1": {Name: "k3s-1", Host: "k3s-1", Timeout: time.Minute, Driver: cmd("echo", "{host}", "{rev}")}}}
+	if _, err := deploys.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer deploys.Stop()
+	second = &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: repo, Kube: kc, WorkDir: dir, Nodes: applier.Nodes[:1],
+		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now}
+	if _, err := second.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Resume(ctx, 99, "bob"); err == nil {
+		t.Fatal("resumed an upgrade that does not exist")
+	}
+	resumed, err := second.Resume(ctx, ap.ID, "bob")
+	if err != nil || resumed.State != upgrade.Applying {
+		t.Fatalf("resume: %+v %v", resumed, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ap.State != upgrade.Done; time.Sleep(20 * time.Millisecond) {
+		if ap, _ = second.Get(ctx, ap.ID); time.Now().After(deadline) || ap.State == upgrade.Failed {
+			t.Fatalf("not done after the resume: %s", ap.Progress())
+		}
+	}
+	if node, _ := kc.CoreV1().Nodes().Get(ctx, "k3s-1", metav1.GetOptions{}); node.Spec.Unschedulable {
+		t.Fatal("k3s-1 stays cordoned after the resumed upgrade")
+	}
+	if _, err := second.Resume(ctx, ap.ID, "bob"); err == nil || !strings.Contains(err.Error(), "only an interrupted one") {
+		t.Fatalf("resumed twice: %v", err)
+	}
+	second.Stop()
 	// A crash: the next start finds it applying and reports where.
 	crashed := &upgrade.Apply{PlanID: plan2.ID, State: upgrade.Applying, Phase: "draining", Nodes: []upgrade.NodeResult{{Node: "k3s-1", Target: "k3s-1", State: "upgrading"}}}
 	if err := st.CreateUpgradeApply(ctx, crashed); err != nil {

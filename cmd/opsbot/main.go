@@ -35,7 +35,7 @@ commands:
   deploys     the runs of deploys and rollbacks: deploys [TARGET]
   deploy-log  a run's output: deploy-log RUN [--follow]
   upgrade     upgrades of the flake: upgrade plan [INPUT...], upgrade show PLAN,
-              upgrade apply PLAN (node by node), upgrade status ID
+              upgrade apply PLAN (node by node), upgrade status ID, upgrade resume ID
   report      the upgrade report: report upgrade --now, report show ID
   reports     the reports made
   event       send an event (event send), from scripts, hooks and cron

@@ -39,11 +39,11 @@ func upgradeService(cfg *config.Config, repo *deploy.Repo, st *store.Store, log 
 // upgradeCmd is "opsbot upgrade plan [INPUT...]", "upgrade show PLAN",
 // "upgrade apply PLAN" and "upgrade status ID".
 func upgradeCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "apply" || args[0] == "status") {
+	if len(args) > 0 && (args[0] == "apply" || args[0] == "status" || args[0] == "resume") {
 		return upgradeApplyCmd(ctx, args, stdin, stdout, stderr)
 	}
 	if len(args) == 0 || (args[0] != "plan" && args[0] != "show") {
-		return usageError("upgrade plan [INPUT...] | upgrade show PLAN | upgrade apply PLAN | upgrade status ID")
+		return usageError("upgrade plan [INPUT...] | upgrade show PLAN | upgrade apply PLAN | upgrade status ID | upgrade resume ID")
 	}
 	fs := flag.NewFlagSet("upgrade "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -252,6 +252,11 @@ func upgradeApplyCmd(ctx context.Context, args []string, stdin io.Reader, stdout
 			return err
 		}
 		id = a.ID
+	}
+	if args[0] == "resume" {
+		if _, err := c.ResumeUpgrade(ctx, id); err != nil {
+			return err
+		}
 	}
 	last := ""
 	for {
