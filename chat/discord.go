@@ -178,7 +178,7 @@ func (b *Bot) commands() []*discordgo.ApplicationCommand {
 		extra = append(extra, upgradeCommands()...)
 	}
 	if b.Ops.Applier != nil {
-		extra = append(extra, applyCommand)
+		extra = append(extra, applyCommand())
 	}
 	for _, c := range extra {
 		c.Contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}

@@ -69,10 +69,11 @@ func (b *Bot) followUpgrade(id int64, channel string) {
 
 // applyCommand is /upgrade-apply: it shows the plan with an Apply button
 // bound to the plan's lock file.
-var applyCommand = &discordgo.ApplicationCommand{Name: "upgrade-apply", Description: "Apply an upgrade plan to the cluster, one node at a time",
-	Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionInteger, Name: "plan", Description: "Plan number", Required: true, MinValue: &minOne}}}
-
-var minOne = 1.0
+func applyCommand() *discordgo.ApplicationCommand {
+	one := 1.0
+	return &discordgo.ApplicationCommand{Name: "upgrade-apply", Description: "Apply an upgrade plan to the cluster, one node at a time",
+		Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionInteger, Name: "plan", Description: "Plan number", Required: true, MinValue: &one}}}
+}
 
 // applyAnswer shows a plan to apply with its Apply button.
 func applyAnswer(p *upgrade.Plan) answer {
