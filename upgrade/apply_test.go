@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -183,7 +184,7 @@ func TestRollingUpgrade(t *testing.T) {
 	applier := &upgrade.Applier{Plans: st, Store: st, Deploys: deploys, Repo: repo, Kube: kc, WorkDir: dir,
 		Nodes:        []upgrade.Node{{Name: "k3s-1", Target: "k3s-1"}, {Name: "k3s-2", Target: "k3s-2"}, {Name: "k3s-3", Target: "k3s-3"}},
 		DrainTimeout: time.Minute, ReadyTimeout: 10 * time.Second, Poll: 100 * time.Millisecond, Log: quiet, Now: time.Now,
-		OnFailure: upgrade.PolicyRollback}
+		OnFailure: upgrade.PolicyRollback, Snapshot: []string{"touch", filepath.Join(dir, "snapshot-taken")}}
 	if _, err := applier.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +215,9 @@ func TestRollingUpgrade(t *testing.T) {
 	}
 	if now, _ := deploys.Store.Deployed(ctx, "k3s-3", 0); now != oldHead {
 		t.Fatalf("k3s-3 runs %s after the rollback", now)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "snapshot-taken")); err != nil || !ap.Snapshoted {
+		t.Fatalf("no snapshot before the first node: %v", err)
 	}
 	if !waitedOnBudget.Load() {
 		t.Fatal("the eviction did not wait for the budget")
